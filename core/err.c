@@ -17,12 +17,13 @@ int vr_fail(vr_err *err, const char *fmt, ...)
 int vr_wrap(vr_err *err, const char *fmt, ...)
 {
     if (!err) return -1;
-    char prefix[VR_ERR_MAX], old[VR_ERR_MAX];
+    char prefix[VR_ERR_MAX / 2], old[VR_ERR_MAX / 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
+    snprintf(old, sizeof old, "%s", err->msg);
+    /* Both halves fit, so the context never pushes the cause out. */
     snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
     return -1;
 }

@@ -1,0 +1,361 @@
+/* backend_cpu.c: the reference backend. OpenBLAS for every GEMM, OpenMP for
+ * the other loops.
+ *
+ * Determinism: every loop writes disjoint outputs, reductions run in a fixed
+ * order, random numbers come from the counter-based streams of rng.h, so the
+ * results do not depend on the thread count beyond OpenBLAS's own GEMM
+ * blocking (which is fixed for a given thread count).
+ *
+ * Convolutions are GEMMs over the whole batch: im2col builds
+ * col[c*k*k, n*oh*ow], one GEMM gives [oc, n*oh*ow], and a transpose puts it
+ * back in NCHW. The workspace holds col and that [oc, n*oh*ow] block.
+ */
+#include "backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    int threads;
+} cpu_ctx;
+
+static int nthreads(vr_backend *b) { return ((cpu_ctx *)b->ctx)->threads; }
+
+/* ---- memory ----------------------------------------------------------- */
+
+static void *cpu_alloc(vr_backend *b, size_t bytes)
+{
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_free(vr_backend *b, void *p) { free(p); }
+
+static void cpu_move(vr_backend *b, void *dst, const void *src, size_t bytes)
+{
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_fill(vr_backend *b, float *x, float value, size_t n)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] = value;
+}
+
+static void cpu_copy(vr_backend *b, float *dst, const float *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof *dst);
+}
+
+static void cpu_sync(vr_backend *b) {}
+
+/* ---- GEMM --------------------------------------------------------------- */
+
+static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta,
+                     float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+/* ---- convolution ---------------------------------------------------------- */
+
+static size_t conv_cols(const vr_conv_shape *s)
+{
+    return (size_t)s->c * s->k * s->k * s->n * s->oh * s->ow;
+}
+
+static size_t cpu_conv_workspace(vr_backend *b, const vr_conv_shape *s)
+{
+    return conv_cols(s) + (size_t)s->oc * s->n * s->oh * s->ow;
+}
+
+/* col[(ci*k + ki)*k + kj, (img*oh + oy)*ow + ox] = x[img, ci, iy, ix] or 0. */
+static void im2col(vr_backend *b, float *col, const float *x, const vr_conv_shape *s)
+{
+    const int kk = s->k * s->k, ohw = s->oh * s->ow;
+    const size_t ncols = (size_t)s->n * ohw;
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
+    for (int r = 0; r < s->c * kk; r++) {
+        for (int img = 0; img < s->n; img++) {
+            int ci = r / kk, ki = (r % kk) / s->k, kj = r % s->k;
+            const float *xc = x + ((size_t)img * s->c + ci) * s->h * s->w;
+            float *out = col + (size_t)r * ncols + (size_t)img * ohw;
+            for (int oy = 0; oy < s->oh; oy++) {
+                int iy = oy * s->stride - s->pad + ki;
+                for (int ox = 0; ox < s->ow; ox++) {
+                    int ix = ox * s->stride - s->pad + kj;
+                    int inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
+                    out[oy * s->ow + ox] = inside ? xc[iy * s->w + ix] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col: dx[img, ci, iy, ix] = sum of the col entries that read it.
+ * Parallel over (img, ci) planes so that no two threads write the same element. */
+static void col2im(vr_backend *b, float *dx, const float *col, const vr_conv_shape *s)
+{
+    const int kk = s->k * s->k, ohw = s->oh * s->ow;
+    const size_t ncols = (size_t)s->n * ohw;
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
+    for (int img = 0; img < s->n; img++) {
+        for (int ci = 0; ci < s->c; ci++) {
+            float *dxc = dx + ((size_t)img * s->c + ci) * s->h * s->w;
+            memset(dxc, 0, sizeof(float) * s->h * s->w);
+            for (int q = 0; q < kk; q++) {
+                int ki = q / s->k, kj = q % s->k;
+                const float *in = col + (size_t)(ci * kk + q) * ncols + (size_t)img * ohw;
+                for (int oy = 0; oy < s->oh; oy++) {
+                    int iy = oy * s->stride - s->pad + ki;
+                    if (iy < 0 || iy >= s->h) continue;
+                    for (int ox = 0; ox < s->ow; ox++) {
+                        int ix = ox * s->stride - s->pad + kj;
+                        if (ix >= 0 && ix < s->w) dxc[iy * s->w + ix] += in[oy * s->ow + ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* [oc, n, ohw] <-> [n, oc, ohw] */
+static void chw_to_nchw(vr_backend *b, float *y, const float *t, int n, int oc, int ohw)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
+    for (int img = 0; img < n; img++)
+        for (int o = 0; o < oc; o++)
+            memcpy(y + ((size_t)img * oc + o) * ohw, t + ((size_t)o * n + img) * ohw,
+                   sizeof(float) * ohw);
+}
+
+static void nchw_to_chw(vr_backend *b, float *t, const float *y, int n, int oc, int ohw)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
+    for (int o = 0; o < oc; o++)
+        for (int img = 0; img < n; img++)
+            memcpy(t + ((size_t)o * n + img) * ohw, y + ((size_t)img * oc + o) * ohw,
+                   sizeof(float) * ohw);
+}
+
+static void cpu_conv_fwd(vr_backend *b, float *y, const float *x, const float *w,
+                         const vr_conv_shape *s, float *ws)
+{
+    const int K = s->c * s->k * s->k, cols = s->n * s->oh * s->ow;
+    float *col = ws, *t = ws + conv_cols(s);
+    im2col(b, col, x, s);
+    cpu_gemm(b, 0, 0, s->oc, cols, K, 1.0f, w, K, col, cols, 0.0f, t, cols);
+    chw_to_nchw(b, y, t, s->n, s->oc, s->oh * s->ow);
+}
+
+static void cpu_conv_bwd_data(vr_backend *b, float *dx, const float *dy, const float *w,
+                              const vr_conv_shape *s, float *ws)
+{
+    const int K = s->c * s->k * s->k, cols = s->n * s->oh * s->ow;
+    float *col = ws, *t = ws + conv_cols(s);
+    nchw_to_chw(b, t, dy, s->n, s->oc, s->oh * s->ow);
+    cpu_gemm(b, 1, 0, K, cols, s->oc, 1.0f, w, K, t, cols, 0.0f, col, cols);
+    col2im(b, dx, col, s);
+}
+
+static void cpu_conv_bwd_filter(vr_backend *b, float *dw, const float *dy, const float *x,
+                                const vr_conv_shape *s, float *ws)
+{
+    const int K = s->c * s->k * s->k, cols = s->n * s->oh * s->ow;
+    float *col = ws, *t = ws + conv_cols(s);
+    im2col(b, col, x, s);
+    nchw_to_chw(b, t, dy, s->n, s->oc, s->oh * s->ow);
+    cpu_gemm(b, 0, 1, s->oc, K, cols, 1.0f, t, cols, col, cols, 1.0f, dw, K);
+}
+
+static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int c, int hw)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            float *row = y + ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) row[j] += bias[ch];
+        }
+}
+
+static void cpu_bias_bwd(vr_backend *b, float *db, const float *dy, int n, int c, int hw)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *row = dy + ((size_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) s += row[j];
+        }
+        db[ch] += (float)s;
+    }
+}
+
+/* ---- activations ------------------------------------------------------- */
+
+static void cpu_act_fwd(vr_backend *b, vr_actf f, float *y, const float *x, size_t n)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void cpu_act_bwd(vr_backend *b, vr_actf f, float *dx, const float *dy,
+                        const float *x, const float *y, size_t n)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void cpu_sigmoid(vr_backend *b, float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+static void cpu_gather(vr_backend *b, float *x, const uint8_t *pixels, const int32_t *perm,
+                       int n, int d, int dynamic, vr_rng_key key, uint64_t counter)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static)
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = pixels + (size_t)perm[i] * d;
+        float *dst = x + (size_t)i * d;
+        for (int j = 0; j < d; j++) {
+            float p = src[j] * (1.0f / 255.0f);
+            dst[j] = dynamic ? (vr_rng_uniform_at(key, counter, (uint64_t)i * d + j) < p
+                                    ? 1.0f : 0.0f)
+                             : p;
+        }
+    }
+}
+
+static void cpu_normal(vr_backend *b, float *out, size_t n, vr_rng_key key, uint64_t counter)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 4096)
+    for (size_t i = 0; i < n; i++) out[i] = vr_rng_normal_at(key, counter, i);
+}
+
+/* ---- posterior and likelihood ------------------------------------------ */
+
+static void cpu_gauss_sample(vr_backend *b, float *z, float *kl, const float *head,
+                             const float *eps, int n, int L)
+{
+    for (int i = 0; i < n; i++) {
+        const float *mu = head + (size_t)i * 2 * L, *ls = mu + L;
+        double s = 0.0;
+        for (int j = 0; j < L; j++) {
+            float sigma = expf(ls[j]);
+            z[(size_t)i * L + j] = mu[j] + sigma * eps[(size_t)i * L + j];
+            s += 0.5 * ((double)mu[j] * mu[j] + (double)sigma * sigma - 1.0 - 2.0 * ls[j]);
+        }
+        kl[i] = (float)s;
+    }
+}
+
+static void cpu_gauss_bwd(vr_backend *b, float *dhead, const float *dz, const float *head,
+                          const float *eps, int n, int L, float kl_scale)
+{
+    for (int i = 0; i < n; i++) {
+        const float *mu = head + (size_t)i * 2 * L, *ls = mu + L;
+        float *dmu = dhead + (size_t)i * 2 * L, *dls = dmu + L;
+        for (int j = 0; j < L; j++) {
+            float sigma = expf(ls[j]), g = dz[(size_t)i * L + j];
+            dmu[j] = g + kl_scale * mu[j];
+            dls[j] = g * eps[(size_t)i * L + j] * sigma + kl_scale * (sigma * sigma - 1.0f);
+        }
+    }
+}
+
+/* log sigmoid(l) = -softplus(-l), written so that neither branch overflows. */
+static float softplus(float v) { return v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)); }
+
+static void cpu_bernoulli(vr_backend *b, float *ll, float *dlogits, const float *logits,
+                          const float *x, int n, int d, float scale)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * d, *xi = x + (size_t)i * d;
+        double s = 0.0;
+        for (int j = 0; j < d; j++) {
+            /* x log s(l) + (1-x) log s(-l) = x l - softplus(l) */
+            s += (double)xi[j] * l[j] - softplus(l[j]);
+            if (dlogits) {
+                float sg = 1.0f / (1.0f + expf(-l[j]));
+                dlogits[(size_t)i * d + j] = scale * (sg - xi[j]);
+            }
+        }
+        ll[i] = (float)s;
+    }
+}
+
+/* ---- reductions and optimiser ------------------------------------------ */
+
+static void cpu_accumulate(vr_backend *b, double *acc, const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    acc[0] += s;
+}
+
+static void cpu_adam(vr_backend *b, float *p, const float *g, float *m, float *v, size_t n,
+                     float lr, float beta1, float beta2, float eps, long t)
+{
+    const float c1 = 1.0f - powf(beta1, (float)t), c2 = 1.0f - powf(beta2, (float)t);
+    const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        p[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps);
+    }
+}
+
+static void cpu_destroy(vr_backend *b)
+{
+    if (!b) return;
+    free(b->ctx);
+    free(b);
+}
+
+int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
+{
+    vr_backend *b = calloc(1, sizeof *b);
+    cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!b || !ctx) {
+        free(b);
+        free(ctx);
+        return vr_fail(err, "cpu backend: out of memory");
+    }
+    ctx->threads = threads > 0 ? threads : omp_get_num_procs();
+    /* OpenBLAS's thread count is process-wide: one CPU run per process sets it. */
+    openblas_set_num_threads(ctx->threads);
+    b->name = "cpu";
+    snprintf(b->device, sizeof b->device, "cpu (%d thread%s)", ctx->threads,
+             ctx->threads == 1 ? "" : "s");
+    b->ctx = ctx;
+    b->alloc = cpu_alloc; b->free = cpu_free;
+    b->upload = cpu_move; b->download = cpu_move;
+    b->fill = cpu_fill; b->copy = cpu_copy;
+    b->gemm = cpu_gemm;
+    b->conv_workspace = cpu_conv_workspace;
+    b->conv_fwd = cpu_conv_fwd; b->conv_bwd_data = cpu_conv_bwd_data;
+    b->conv_bwd_filter = cpu_conv_bwd_filter;
+    b->bias_fwd = cpu_bias_fwd; b->bias_bwd = cpu_bias_bwd;
+    b->act_fwd = cpu_act_fwd; b->act_bwd = cpu_act_bwd;
+    b->gather = cpu_gather; b->normal = cpu_normal;
+    b->gauss_sample = cpu_gauss_sample; b->gauss_bwd = cpu_gauss_bwd;
+    b->bernoulli = cpu_bernoulli; b->sigmoid = cpu_sigmoid;
+    b->accumulate = cpu_accumulate; b->adam = cpu_adam;
+    b->sync = cpu_sync; b->destroy = cpu_destroy;
+    *out = b;
+    return 0;
+}

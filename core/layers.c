@@ -1,0 +1,301 @@
+/* layers.c: forward and backward of every layer kind, and the network chain.
+ * Parameter gradients accumulate (+=); activation gradients are written (=). */
+#include "layers.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t vr_shape_size(vr_shape s) { return (size_t)s.c * s.h * s.w; }
+
+vr_layer vr_dense(int out)
+{
+    vr_layer l = {.kind = VR_LAYER_DENSE, .out = {out, 1, 1}};
+    return l;
+}
+
+vr_layer vr_conv2d(int oc, int k, int stride, int pad)
+{
+    vr_layer l = {.kind = VR_LAYER_CONV2D, .out = {oc, 0, 0}, .k = k, .stride = stride, .pad = pad};
+    return l;
+}
+
+vr_layer vr_tconv2d(int oc, int k, int stride, int pad, int out_pad)
+{
+    vr_layer l = {.kind = VR_LAYER_TCONV2D, .out = {oc, 0, 0}, .k = k, .stride = stride,
+                  .pad = pad, .out_pad = out_pad};
+    return l;
+}
+
+vr_layer vr_relu(void) { return (vr_layer){.kind = VR_LAYER_RELU}; }
+
+vr_layer vr_reshape(int c, int h, int w)
+{
+    return (vr_layer){.kind = VR_LAYER_RESHAPE, .out = {c, h, w}};
+}
+
+const char *vr_layer_kind_name(vr_layer_kind k)
+{
+    switch (k) {
+    case VR_LAYER_DENSE: return "dense";
+    case VR_LAYER_CONV2D: return "conv2d";
+    case VR_LAYER_TCONV2D: return "tconv2d";
+    case VR_LAYER_RELU: return "relu";
+    case VR_LAYER_RESHAPE: return "reshape";
+    }
+    return "?";
+}
+
+/* ---- shapes ------------------------------------------------------------ */
+
+/* The convolution a conv layer runs, or the one whose adjoint a tconv runs. */
+static vr_conv_shape conv_shape(const vr_layer *l, int n)
+{
+    vr_conv_shape s = {.n = n, .k = l->k, .stride = l->stride, .pad = l->pad};
+    const vr_shape *big = l->kind == VR_LAYER_CONV2D ? &l->in : &l->out;
+    const vr_shape *small = l->kind == VR_LAYER_CONV2D ? &l->out : &l->in;
+    s.c = big->c; s.h = big->h; s.w = big->w;
+    s.oc = small->c; s.oh = small->h; s.ow = small->w;
+    return s;
+}
+
+static int conv_out(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+static int infer_shape(vr_layer *l, vr_err *err)
+{
+    const vr_shape in = l->in;
+    switch (l->kind) {
+    case VR_LAYER_DENSE:
+        l->w_len = (size_t)l->out.c * vr_shape_size(in);
+        l->b_len = (size_t)l->out.c;
+        return 0;
+    case VR_LAYER_CONV2D:
+        l->out.h = conv_out(in.h, l->k, l->stride, l->pad);
+        l->out.w = conv_out(in.w, l->k, l->stride, l->pad);
+        if (l->out.h < 1 || l->out.w < 1)
+            return vr_fail(err, "conv2d: input %dx%d too small for kernel %d", in.h, in.w, l->k);
+        l->w_len = (size_t)l->out.c * in.c * l->k * l->k;
+        l->b_len = (size_t)l->out.c;
+        return 0;
+    case VR_LAYER_TCONV2D:
+        l->out.h = (in.h - 1) * l->stride - 2 * l->pad + l->k + l->out_pad;
+        l->out.w = (in.w - 1) * l->stride - 2 * l->pad + l->k + l->out_pad;
+        /* Only shapes whose forward conv maps back exactly are adjoints. */
+        if (l->out.h < 1 || l->out_pad >= l->stride ||
+            conv_out(l->out.h, l->k, l->stride, l->pad) != in.h)
+            return vr_fail(err, "tconv2d: output padding %d does not fit stride %d",
+                           l->out_pad, l->stride);
+        l->w_len = (size_t)in.c * l->out.c * l->k * l->k;
+        l->b_len = (size_t)l->out.c;
+        return 0;
+    case VR_LAYER_RELU:
+        l->out = in;
+        return 0;
+    case VR_LAYER_RESHAPE:
+        if (vr_shape_size(l->out) != vr_shape_size(in))
+            return vr_fail(err, "reshape: %zu values cannot become %dx%dx%d",
+                           vr_shape_size(in), l->out.c, l->out.h, l->out.w);
+        return 0;
+    }
+    return vr_fail(err, "unknown layer kind %d", (int)l->kind);
+}
+
+void vr_net_init(vr_net *net, vr_shape in)
+{
+    memset(net, 0, sizeof *net);
+    net->in = in;
+}
+
+vr_shape vr_net_out(const vr_net *net)
+{
+    return net->n_layers ? net->layers[net->n_layers - 1].out : net->in;
+}
+
+int vr_net_add(vr_net *net, vr_layer l, size_t *param_cursor, vr_err *err)
+{
+    if (net->n_layers == VR_MAX_LAYERS)
+        return vr_fail(err, "network has more than %d layers", VR_MAX_LAYERS);
+    l.in = vr_net_out(net);
+    if (infer_shape(&l, err)) return vr_wrap(err, "layer %d", net->n_layers);
+    l.w_off = *param_cursor;
+    l.b_off = l.w_off + l.w_len;
+    *param_cursor += l.w_len + l.b_len;
+    net->n_params += l.w_len + l.b_len;
+    net->layers[net->n_layers++] = l;
+    return 0;
+}
+
+/* ---- one layer ----------------------------------------------------------- */
+
+size_t vr_layer_workspace(const vr_layer *l, vr_backend *b, int n)
+{
+    if (l->kind != VR_LAYER_CONV2D && l->kind != VR_LAYER_TCONV2D) return 0;
+    vr_conv_shape s = conv_shape(l, n);
+    return b->conv_workspace(b, &s);
+}
+
+void vr_layer_forward(const vr_layer *l, vr_backend *b, const float *params,
+                      float *y, const float *x, int n, float *ws)
+{
+    const float *w = params + l->w_off, *bias = params + l->b_off;
+    vr_conv_shape s;
+    switch (l->kind) {
+    case VR_LAYER_DENSE: {
+        int in = (int)vr_shape_size(l->in), out = l->out.c;
+        b->gemm(b, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+        b->bias_fwd(b, y, bias, n, out, 1);
+        break;
+    }
+    case VR_LAYER_CONV2D:
+        s = conv_shape(l, n);
+        b->conv_fwd(b, y, x, w, &s, ws);
+        b->bias_fwd(b, y, bias, n, l->out.c, l->out.h * l->out.w);
+        break;
+    case VR_LAYER_TCONV2D:
+        s = conv_shape(l, n);
+        b->conv_bwd_data(b, y, x, w, &s, ws);
+        b->bias_fwd(b, y, bias, n, l->out.c, l->out.h * l->out.w);
+        break;
+    case VR_LAYER_RELU:
+        b->act_fwd(b, VR_ACTF_RELU, y, x, (size_t)n * vr_shape_size(l->in));
+        break;
+    case VR_LAYER_RESHAPE:
+        if (y != x) b->copy(b, y, x, (size_t)n * vr_shape_size(l->in));
+        break;
+    }
+}
+
+void vr_layer_backward(const vr_layer *l, vr_backend *b, const float *params,
+                       float *grads, float *dx, const float *dy, const float *x,
+                       const float *y, int n, float *ws)
+{
+    const float *w = params + l->w_off;
+    float *dw = grads + l->w_off, *db = grads + l->b_off;
+    vr_conv_shape s;
+    switch (l->kind) {
+    case VR_LAYER_DENSE: {
+        int in = (int)vr_shape_size(l->in), out = l->out.c;
+        b->gemm(b, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+        b->bias_bwd(b, db, dy, n, out, 1);
+        if (dx) b->gemm(b, 0, 0, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
+        break;
+    }
+    case VR_LAYER_CONV2D:
+        s = conv_shape(l, n);
+        b->conv_bwd_filter(b, dw, dy, x, &s, ws);
+        b->bias_bwd(b, db, dy, n, l->out.c, l->out.h * l->out.w);
+        if (dx) b->conv_bwd_data(b, dx, dy, w, &s, ws);
+        break;
+    case VR_LAYER_TCONV2D:
+        /* The adjoint conv maps y-space to x-space: its "input" is dy. */
+        s = conv_shape(l, n);
+        b->conv_bwd_filter(b, dw, x, dy, &s, ws);
+        b->bias_bwd(b, db, dy, n, l->out.c, l->out.h * l->out.w);
+        if (dx) b->conv_fwd(b, dx, dy, w, &s, ws);
+        break;
+    case VR_LAYER_RELU:
+        if (dx) b->act_bwd(b, VR_ACTF_RELU, dx, dy, x, y, (size_t)n * vr_shape_size(l->in));
+        break;
+    case VR_LAYER_RESHAPE:
+        if (dx && dx != dy) b->copy(b, dx, dy, (size_t)n * vr_shape_size(l->in));
+        break;
+    }
+}
+
+/* ---- the network ---------------------------------------------------------- */
+
+int vr_net_plan(vr_net *net, vr_backend *b, int max_n, vr_err *err)
+{
+    size_t widest = vr_shape_size(net->in);
+    net->max_n = max_n;
+    net->ws_len = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const vr_layer *l = &net->layers[i];
+        size_t sz = vr_shape_size(l->out);
+        if (sz > widest) widest = sz;
+        size_t ws = vr_layer_workspace(l, b, max_n);
+        if (ws > net->ws_len) net->ws_len = ws;
+        if (l->kind == VR_LAYER_RESHAPE) continue;  /* aliases its input */
+        net->act[i] = b->alloc(b, sizeof(float) * sz * max_n);
+        if (!net->act[i]) goto oom;
+    }
+    net->grad_a = b->alloc(b, sizeof(float) * widest * max_n);
+    net->grad_b = b->alloc(b, sizeof(float) * widest * max_n);
+    net->ws = net->ws_len ? b->alloc(b, sizeof(float) * net->ws_len) : NULL;
+    if (!net->grad_a || !net->grad_b || (net->ws_len && !net->ws)) goto oom;
+    return 0;
+oom:
+    vr_net_release(net, b);
+    return vr_fail(err, "out of memory planning a network for batch %d", max_n);
+}
+
+void vr_net_release(vr_net *net, vr_backend *b)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        if (net->layers[i].kind != VR_LAYER_RESHAPE && net->act[i]) b->free(b, net->act[i]);
+        net->act[i] = NULL;
+    }
+    if (net->grad_a) b->free(b, net->grad_a);
+    if (net->grad_b) b->free(b, net->grad_b);
+    if (net->ws) b->free(b, net->ws);
+    net->grad_a = net->grad_b = net->ws = NULL;
+}
+
+const float *vr_net_forward(vr_net *net, vr_backend *b, const float *params,
+                            const float *x, int n)
+{
+    const float *cur = x;
+    for (int i = 0; i < net->n_layers; i++) {
+        const vr_layer *l = &net->layers[i];
+        if (l->kind == VR_LAYER_RESHAPE) {
+            net->act[i] = (float *)cur;  /* an alias: no copy, no allocation */
+        } else {
+            vr_layer_forward(l, b, params, net->act[i], cur, n, net->ws);
+        }
+        cur = net->act[i];
+    }
+    return cur;
+}
+
+void vr_net_backward(vr_net *net, vr_backend *b, const float *params, float *grads,
+                     const float *x, const float *dy, float *dx, int n)
+{
+    const float *g = dy;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        const vr_layer *l = &net->layers[i];
+        const float *xin = i ? net->act[i - 1] : x;
+        if (l->kind == VR_LAYER_RESHAPE) {
+            if (i == 0 && dx) b->copy(b, dx, g, (size_t)n * vr_shape_size(l->in));
+            continue;  /* the gradient passes through unchanged */
+        }
+        float *dst = i == 0 ? dx : (g == net->grad_a ? net->grad_b : net->grad_a);
+        vr_layer_backward(l, b, params, grads, dst, g, xin, net->act[i], n, net->ws);
+        g = dst;
+    }
+}
+
+/* ---- initialisation -------------------------------------------------------- */
+
+/* PyTorch's fan_in: in features; c*k*k for Conv2d; for ConvTranspose2d the
+ * weight's dim 1 (the OUTPUT channels) times k*k. */
+static int fan_in(const vr_layer *l)
+{
+    switch (l->kind) {
+    case VR_LAYER_DENSE: return (int)vr_shape_size(l->in);
+    case VR_LAYER_CONV2D: return l->in.c * l->k * l->k;
+    case VR_LAYER_TCONV2D: return l->out.c * l->k * l->k;
+    default: return 1;
+    }
+}
+
+void vr_net_init_params(const vr_net *net, float *params_host, vr_rng_key key)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const vr_layer *l = &net->layers[i];
+        if (!l->w_len) continue;
+        float bound = 1.0f / sqrtf((float)fan_in(l));
+        for (size_t j = 0; j < l->w_len + l->b_len; j++) {
+            float u = vr_rng_uniform_at(key, l->w_off, j);
+            params_host[l->w_off + j] = (2.0f * u - 1.0f) * bound;
+        }
+    }
+}
