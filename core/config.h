@@ -52,7 +52,7 @@ typedef struct {
     struct {
         long steps;
         int batch;
-        struct {
+        struct vr_optimizer_spec {
             vr_opt_kind kind;
             double lr, beta1, beta2, eps;
         } optimizer;
