@@ -32,6 +32,9 @@ static const char *const FILES[4] = {
 
 static char tmproot[64];
 
+/* Room for a directory of up to VR_PATH_MAX plus a file name. */
+#define PATH_CAP (VR_PATH_MAX + 64)
+
 static int exists(const char *path)
 {
     struct stat st;
@@ -71,7 +74,7 @@ static void remove_tree(const char *path)
         struct dirent *e;
         while (d && (e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[1024];
+            char sub[PATH_CAP + 256];
             snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
             remove_tree(sub);
         }
@@ -108,7 +111,7 @@ static void write_raw(const char *path, const uint8_t *bytes, size_t n)
  * gzip stream, not a small one). */
 static void gzip_copy(const char *src_dir, const char *dir, const char *name)
 {
-    char src[1024], dst[1024];
+    char src[PATH_CAP], dst[PATH_CAP];
     snprintf(src, sizeof src, "%s/%s", src_dir, name);
     snprintf(dst, sizeof dst, "%s/%s.gz", dir, name);
     size_t n = 0;
@@ -123,7 +126,7 @@ static void gzip_copy(const char *src_dir, const char *dir, const char *name)
 
 static void link_file(const char *src_dir, const char *dir, const char *name)
 {
-    char src[1024], dst[1024];
+    char src[PATH_CAP], dst[PATH_CAP];
     snprintf(src, sizeof src, "%s/%s", src_dir, name);
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     CHECK(symlink(src, dst) == 0, "cannot link %s -> %s", dst, src);
@@ -280,7 +283,7 @@ static int test_mnist(void)
     const char *bad = tmp_sub("corrupt");
     make_dir(bad);
     for (int i = 0; i < 3; i++) link_file(mnist_dir, bad, FILES[i]);
-    char src[1024], dst[1024];
+    char src[PATH_CAP], dst[PATH_CAP];
     snprintf(src, sizeof src, "%s/%s", mnist_dir, FILES[3]);
     snprintf(dst, sizeof dst, "%s/%s", bad, FILES[3]);
     size_t n = 0;
