@@ -86,6 +86,10 @@ static void put_string(out_buf *o, const char *t)
         unsigned char c = (unsigned char)*t;
         if (c == '"' || c == '\\')
             put(o, "\\%c", c);
+        else if (c == '\n')
+            put(o, "\\n");
+        else if (c == '\t')
+            put(o, "\\t");
         else if (c < 0x20 || c == 0x7f)
             put(o, "\\x%02x", c);
         else

@@ -52,6 +52,10 @@ typedef struct vr_node {
 int vr_yaml_parse(const char *text, size_t len, const char *file,
                   int with_marks, vr_node **root, vr_err *err);
 
+/* Reads and parses the file PATH (errors prefixed with PATH, as above;
+ * "PATH: cannot open: ..." when it cannot be read). */
+int vr_yaml_parse_file(const char *path, vr_node **root, vr_err *err);
+
 /* Frees a tree from vr_yaml_parse (NULL is fine). */
 void vr_node_free(vr_node *n);
 

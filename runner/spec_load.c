@@ -19,10 +19,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Spec files are small; a multi-megabyte one is a mistake (a data file
- * passed by accident) better refused than parsed. */
-#define MAX_FILE_BYTES (16u << 20)
-
 /* Longest excerpt of a value quoted back in a message. */
 #define QUOTE_MAX 60
 
@@ -658,25 +654,20 @@ static int default_name(vr_spec *s, const char *file, int from_file,
     return 0;
 }
 
-static int load_text(const char *text, size_t len, const char *file,
-                     int from_file, vr_spec *out, vr_err *err)
+/* Defaults, then ROOT (NULL: an empty file), then the name, then the
+ * cross-key checks; *out only on success. */
+static int load_tree(const vr_node *root, const char *file, int from_file,
+                     vr_spec *out, vr_err *err)
 {
     vr_spec s;
     vr_spec_origin origin;
-    vr_node *root = NULL;
     memset(&origin, 0, sizeof origin);
     vr_spec_defaults(&s);
-    if (vr_yaml_parse(text, len, file, 1, &root, err)) return -1;
-
-    int rc = 0;
     if (!root || vr_node_is_null(root))
-        rc = vr_fail(err, "%s:%d:%d: empty spec: expected a mapping of keys "
-                     "(docs/spec.md)", file, root ? root->line : 1,
-                     root ? root->col : 1);
-    else
-        rc = vr_spec_apply_mapping(&s, &origin, root, "", file, err);
-    vr_node_free(root);
-    if (rc) return -1;
+        return vr_fail(err, "%s:%d:%d: empty spec: expected a mapping of keys "
+                       "(docs/spec.md)", file, root ? root->line : 1,
+                       root ? root->col : 1);
+    if (vr_spec_apply_mapping(&s, &origin, root, "", file, err)) return -1;
 
     int named = origin.at[vr_key_index(vr_key_find("name"))].file != NULL;
     if (!named && default_name(&s, file, from_file, err)) return -1;
@@ -689,53 +680,19 @@ int vr_spec_load_string(const char *text, const char *display_name,
                         vr_spec *out, vr_err *err)
 {
     const char *file = display_name ? display_name : "<string>";
-    return load_text(text, strlen(text), file, display_name != NULL, out, err);
-}
-
-/* Reads all of PATH into a malloc'd buffer. */
-static int read_file(const char *path, char **text, size_t *len, vr_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return vr_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || cap >= MAX_FILE_BYTES) break;
-        char *bigger = realloc(buf, cap * 2);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int rc = 0;
-    if (!buf)
-        rc = vr_fail(err, "%s: out of memory while reading", path);
-    else if (ferror(f))
-        rc = vr_fail(err, "%s: cannot read: %s", path, strerror(errno));
-    else if (n == cap)
-        rc = vr_fail(err, "%s: too large for a spec file (over %u bytes)", path,
-                     MAX_FILE_BYTES);
-    fclose(f);
-    if (rc) {
-        free(buf);
-        return -1;
-    }
-    *text = buf;
-    *len = n;
-    return 0;
+    vr_node *root = NULL;
+    if (vr_yaml_parse(text, strlen(text), file, 1, &root, err)) return -1;
+    int rc = load_tree(root, file, display_name != NULL, out, err);
+    vr_node_free(root);
+    return rc;
 }
 
 int vr_spec_load(const char *path, vr_spec *out, vr_err *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (read_file(path, &text, &len, err)) return -1;
-    int rc = load_text(text, len, path, 1, out, err);
-    free(text);
+    vr_node *root = NULL;
+    if (vr_yaml_parse_file(path, &root, err)) return -1;
+    int rc = load_tree(root, path, 1, out, err);
+    vr_node_free(root);
     return rc;
 }
 

@@ -9,9 +9,15 @@
  */
 #include "spec_internal.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+/* Spec files are small; a multi-megabyte one is a mistake (a data file
+ * passed by accident) better refused than parsed. */
+#define MAX_FILE_BYTES (16u << 20)
 
 /* Deeper than any spec; stops a hostile "[[[[..." from exhausting the stack. */
 #define MAX_DEPTH 64
@@ -271,5 +277,55 @@ int vr_yaml_parse(const char *text, size_t len, const char *file,
         vr_node_free(*root);
         *root = NULL;
     }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- files -- */
+
+/* Reads all of PATH into a malloc'd buffer. */
+static int read_file(const char *path, char **text, size_t *len, vr_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return vr_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || cap >= MAX_FILE_BYTES) break;
+        char *bigger = realloc(buf, cap * 2);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    int rc = 0;
+    if (!buf)
+        rc = vr_fail(err, "%s: out of memory while reading", path);
+    else if (ferror(f))
+        rc = vr_fail(err, "%s: cannot read: %s", path, strerror(errno));
+    else if (n == cap)
+        rc = vr_fail(err, "%s: too large for a spec file (over %u bytes)", path,
+                     MAX_FILE_BYTES);
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return -1;
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+int vr_yaml_parse_file(const char *path, vr_node **root, vr_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *root = NULL;
+    if (read_file(path, &text, &len, err)) return -1;
+    int rc = vr_yaml_parse(text, len, path, 1, root, err);
+    free(text);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "runner/spec_internal.h"
 #include "tests/check.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -523,7 +524,7 @@ static void test_round_trip(void)
      * needing quotes and escapes, extreme integers. */
     vr_spec_defaults(&s);
     snprintf(s.name, sizeof s.name, "-rt_1.x");
-    snprintf(s.data.dir, sizeof s.data.dir, "C:\\data \"x\": #1\t\x01 null");
+    snprintf(s.data.dir, sizeof s.data.dir, "C:\\data \"x\": #1\t\x01\n null");
     s.objective.kind = VR_OBJ_BETA;
     s.objective.beta = 1.0 / 3.0;
     s.train.optimizer.lr = 0.1 + 0.2;
@@ -647,6 +648,9 @@ static void test_table(void)
             CHECK(found, "%s: only_key %s: %s is not a choice", r->key,
                   r->only_key, r->only_value);
         }
+        if (r->type == VR_KEY_INT || r->type == VR_KEY_INT_LIST)
+            CHECK(r->lo >= INT_MIN && r->hi <= INT_MAX, "%s: bounds exceed int",
+                  r->key);
         /* Fields do not overlap (an offsetof copied from the row above). */
         for (int j = 0; j < i; j++) {
             const vr_key *o = &vr_spec_keys[j];
@@ -716,6 +720,27 @@ static void test_docs(void)
     free(table);
 }
 
+/* The example at the top of docs/spec.md (its first ```yaml block) is a
+ * valid spec that means what its text says. */
+static void test_docs_example(void)
+{
+    char *doc = read_all(DOCS);
+    char *b = doc ? strstr(doc, "```yaml\n") : NULL;
+    char *e = b ? strstr(b + 8, "```") : NULL;
+    CHECK(e != NULL, "no ```yaml example in %s", DOCS);
+    if (e) {
+        *e = '\0';
+        vr_spec s;
+        vr_err err = {{0}};
+        int rc = vr_spec_load_string(b + 8, "mnist_beta4.yaml", &s, &err);
+        CHECK(rc == 0, "docs example: %s", err.msg);
+        CHECK(rc || (s.objective.kind == VR_OBJ_BETA && s.objective.beta == 4.0 &&
+                     s.train.steps == 20000 && s.n_seeds == 3),
+              "docs example read wrong");
+    }
+    free(doc);
+}
+
 /* Rewrites the generated part of docs/spec.md in place. */
 static int update_docs(void)
 {
@@ -753,5 +778,6 @@ int main(int argc, char **argv)
     test_set();
     test_table();
     test_docs();
+    test_docs_example();
     return check_result();
 }
