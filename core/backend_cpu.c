@@ -205,7 +205,7 @@ static void cpu_bias_bwd(vr_backend *b, float *db, const float *dy, int n, int c
 static void cpu_act_fwd(vr_backend *b, vr_actf f, float *y, const float *x, size_t n)
 {
     #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];  /* NaN passes, as in PyTorch */
 }
 
 static void cpu_act_bwd(vr_backend *b, vr_actf f, float *dx, const float *dy,

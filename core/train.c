@@ -222,8 +222,9 @@ int vr_trainer_log(vr_trainer *t, vr_err *err)
         t->n_rows++;
     }
     if (!isfinite(row[VR_M_LOSS]))
-        return vr_fail(err, "step %ld: loss is %g (recon %g, kl %g): training diverged; "
-                       "try a smaller train.optimizer.lr", t->step, row[VR_M_LOSS], recon, kl);
+        return vr_fail(err, "step %ld: loss is %s (recon %g, kl %g): training diverged; "
+                       "try a smaller train.optimizer.lr", t->step,
+                       isnan(row[VR_M_LOSS]) ? "NaN" : "infinite", recon, kl);
     return 0;
 }
 
@@ -255,7 +256,8 @@ int vr_trainer_evaluate(vr_trainer *t, vr_err *err)
         t->n_eval++;
     }
     if (!isfinite(recon - kl))
-        return vr_fail(err, "step %ld: test ELBO is %g: the model diverged", t->step, recon - kl);
+        return vr_fail(err, "step %ld: test ELBO is %s: the model diverged", t->step,
+                       isnan(recon - kl) ? "NaN" : "infinite");
     return 0;
 }
 

@@ -1,0 +1,336 @@
+#!/usr/bin/python3
+"""PyTorch reference for vaerun's MNIST VAE models.
+
+Trains the same models as vaerun (standard / mlp / big), with the same
+objective, optimiser and data handling, and reports the test ELBO so that
+vaerun's numbers can be checked against a well-known implementation.
+
+Runs offline on Debian's PyTorch (torch 1.13, CPU). See bench/README.md.
+
+Output: log lines on stdout, then as the very last line one JSON object:
+  {"arch", "steps", "batch", "seed", "threads", "test_elbo", "test_recon",
+   "test_kl", "train_steps_per_s", "wall_s"}
+"""
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TEST_BINARIZE_SEED = 12345   # fixed binary test set, the same for every run
+TRAIN_BINARIZE_SEED = 54321  # --binarize static: fixed binary train set
+EVAL_NOISE_SEED = 777        # z samples at evaluation, reset at every eval
+
+
+# --------------------------------------------------------------------- data
+
+def read_idx(path):
+    """Read an IDX file (raw or .gz) into a numpy array."""
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path = path + ".gz"
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        buf = f.read()
+    if len(buf) < 4 or buf[0] != 0 or buf[1] != 0:
+        raise ValueError("%s: not an IDX file" % path)
+    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4",
+              0x0D: ">f4", 0x0E: ">f8"}
+    code, ndim = buf[2], buf[3]
+    if code not in dtypes:
+        raise ValueError("%s: unknown IDX type 0x%02x" % (path, code))
+    dims = tuple(int.from_bytes(buf[4 + 4 * i:8 + 4 * i], "big")
+                 for i in range(ndim))
+    data = np.frombuffer(buf, dtype=dtypes[code], offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError("%s: size mismatch (%d values, header %s)"
+                         % (path, data.size, dims))
+    return data.reshape(dims)
+
+
+def load_images(data_dir, name, n):
+    imgs = read_idx(os.path.join(data_dir, name))
+    if n is not None:
+        if n > imgs.shape[0]:
+            raise ValueError("asked for %d images, %s has %d"
+                             % (n, name, imgs.shape[0]))
+        imgs = imgs[:n]
+    x = imgs.reshape(imgs.shape[0], -1).astype(np.float32) / np.float32(255)
+    return torch.from_numpy(x)
+
+
+def binarize_fixed(x, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(x, generator=g)
+
+
+# ------------------------------------------------------------------- models
+
+def conv_encoder(L):
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(8, 16, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(16, 32, 5, stride=1, padding=2), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(1568, 2 * L))
+
+
+def build(arch, L, hidden):
+    """Returns (encoder, decoder, input_shape) as nn.Sequential modules."""
+    if arch == "standard":
+        enc = conv_encoder(L)
+        dec = nn.Sequential(
+            nn.Linear(L, 3136), nn.ReLU(),
+            nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, 5, stride=2, padding=2,
+                               output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 5, stride=2, padding=2,
+                               output_padding=1))
+        return enc, dec, (1, 28, 28)
+    if arch == "mlp":
+        h = hidden
+        enc_layers, prev = [], 784
+        for w in h:
+            enc_layers += [nn.Linear(prev, w), nn.ReLU()]
+            prev = w
+        enc_layers.append(nn.Linear(prev, 2 * L))
+        dec_layers, prev = [], L
+        for w in reversed(h):
+            dec_layers += [nn.Linear(prev, w), nn.ReLU()]
+            prev = w
+        dec_layers.append(nn.Linear(prev, 784))
+        return nn.Sequential(*enc_layers), nn.Sequential(*dec_layers), (784,)
+    if arch == "big":
+        enc = conv_encoder(L)
+        dec = nn.Sequential(
+            nn.Linear(L, 4000), nn.ReLU(),
+            nn.Linear(4000, 4000), nn.ReLU(),
+            nn.Linear(4000, 4000), nn.ReLU(),
+            nn.Linear(4000, 3136), nn.ReLU(),
+            nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, 5, stride=2, padding=2,
+                               output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 5, stride=1, padding=2), nn.ReLU(),
+            nn.ConvTranspose2d(32, 32, 5, stride=1, padding=2), nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 5, stride=2, padding=2,
+                               output_padding=1))
+        return enc, dec, (1, 28, 28)
+    raise ValueError("unknown arch %r" % arch)
+
+
+class VAE(nn.Module):
+    def __init__(self, arch, L, hidden):
+        super().__init__()
+        self.L = L
+        self.encoder, self.decoder, self.in_shape = build(arch, L, hidden)
+
+    def terms(self, x, eps):
+        """x: [N,784] in [0,1]; eps: [N,L]. Returns (recon_i, kl_i)."""
+        n = x.shape[0]
+        out = self.encoder(x.view(n, *self.in_shape))
+        mean, log_scale = out[:, :self.L], out[:, self.L:]
+        sigma = torch.exp(log_scale)
+        z = mean + sigma * eps
+        logits = self.decoder(z).reshape(n, 784)
+        recon = -F.binary_cross_entropy_with_logits(
+            logits, x, reduction="none").sum(1)
+        kl = 0.5 * (mean * mean + sigma * sigma - 1.0
+                    - 2.0 * log_scale).sum(1)
+        return recon, kl
+
+
+# ------------------------------------------------------------------ helpers
+
+@torch.no_grad()
+def evaluate(model, xtest, L, batch):
+    """Test ELBO = mean_i(recon_i - kl_i), one z per image."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(EVAL_NOISE_SEED)
+    rsum = torch.zeros((), dtype=torch.float64)
+    ksum = torch.zeros((), dtype=torch.float64)
+    for i in range(0, xtest.shape[0], batch):
+        xb = xtest[i:i + batch]
+        eps = torch.randn(xb.shape[0], L, generator=g)
+        r, k = model.terms(xb, eps)
+        rsum += r.double().sum()
+        ksum += k.double().sum()
+    model.train(was_training)
+    n = xtest.shape[0]
+    recon, kl = rsum.item() / n, ksum.item() / n
+    return recon - kl, recon, kl
+
+
+def save_state(model, path):
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if path.endswith(".h5") or path.endswith(".hdf5"):
+        import h5py
+        with h5py.File(path, "w") as f:
+            for k, v in sd.items():
+                f.create_dataset(k.replace(".", "/", 1), data=v.numpy())
+    else:
+        torch.save(sd, path)
+
+
+def parse_hidden(s):
+    try:
+        h = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("--hidden: comma-separated ints")
+    if not h or min(h) <= 0:
+        raise argparse.ArgumentTypeError("--hidden: positive sizes needed")
+    return h
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(
+        description="PyTorch reference VAE on MNIST (peer of vaerun)")
+    p.add_argument("--arch", choices=["standard", "mlp", "big"],
+                   default="standard")
+    p.add_argument("--data", default=os.path.join(here, "..", "data",
+                                                  "mnist"),
+                   help="directory with the MNIST IDX files (raw or .gz)")
+    p.add_argument("--train", type=int, default=None,
+                   help="use the first N training images (default all)")
+    p.add_argument("--test", type=int, default=None,
+                   help="use the first N test images (default all)")
+    p.add_argument("--latent", type=int, default=10)
+    p.add_argument("--hidden", type=parse_hidden, default=[100, 100],
+                   help="mlp hidden sizes, encoder order (default 100,100)")
+    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--beta1", type=float, default=0.9)
+    p.add_argument("--beta2", type=float, default=0.9)
+    p.add_argument("--eps", type=float, default=1e-8)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--binarize", choices=["dynamic", "static", "none"],
+                   default="dynamic")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch.set_num_threads(N); 0 = torch default")
+    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--eval-batch", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--save", default=None,
+                   help="write the final state_dict (.pt, or .h5 via h5py)")
+    a = p.parse_args(argv)
+    if a.steps < 0 or a.batch <= 0 or a.latent <= 0:
+        p.error("--steps >= 0, --batch > 0, --latent > 0")
+
+    t_start = time.perf_counter()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    threads = torch.get_num_threads()
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+
+    xtrain = load_images(a.data, "train-images-idx3-ubyte", a.train)
+    xtest = load_images(a.data, "t10k-images-idx3-ubyte", a.test)
+    if a.binarize != "none":
+        xtest = binarize_fixed(xtest, TEST_BINARIZE_SEED)
+    if a.binarize == "static":
+        xtrain = binarize_fixed(xtrain, TRAIN_BINARIZE_SEED)
+    ntrain = xtrain.shape[0]
+    if ntrain < a.batch:
+        p.error("--train (%d) smaller than --batch (%d)" % (ntrain, a.batch))
+
+    model = VAE(a.arch, a.latent, a.hidden)
+    nparams = sum(t.numel() for t in model.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr,
+                           betas=(a.beta1, a.beta2), eps=a.eps)
+    print("# arch=%s latent=%d params=%d train=%d test=%d batch=%d "
+          "steps=%d binarize=%s beta=%g lr=%g betas=(%g,%g) eps=%g seed=%d "
+          "threads=%d torch=%s OMP_NUM_THREADS=%s OPENBLAS_NUM_THREADS=%s"
+          % (a.arch, a.latent, nparams, ntrain, xtest.shape[0], a.batch,
+             a.steps, a.binarize, a.beta, a.lr, a.beta1, a.beta2, a.eps,
+             a.seed, threads, torch.__version__,
+             os.environ.get("OMP_NUM_THREADS", "-"),
+             os.environ.get("OPENBLAS_NUM_THREADS", "-")), flush=True)
+
+    def report_eval(step):
+        te = time.perf_counter()
+        elbo, recon, kl = evaluate(model, xtest, a.latent, a.eval_batch)
+        print("eval step %d test_elbo %.4f recon %.4f kl %.4f (%.2fs)"
+              % (step, elbo, recon, kl, time.perf_counter() - te),
+              flush=True)
+        return elbo, recon, kl
+
+    # Shuffling: a permutation of the train subset, consumed batch by batch
+    # in order; a new permutation when fewer than `batch` indices remain.
+    perm_gen = torch.Generator().manual_seed(a.seed)
+    perm, pos = torch.randperm(ntrain, generator=perm_gen), 0
+    dynamic = a.binarize == "dynamic"
+
+    model.train()
+    train_time = 0.0
+    acc = torch.zeros(3)
+    acc_n = 0
+    t_log = time.perf_counter()
+    t_seg = t_log
+    result = None
+    for step in range(1, a.steps + 1):
+        if pos + a.batch > ntrain:
+            perm, pos = torch.randperm(ntrain, generator=perm_gen), 0
+        xb = xtrain[perm[pos:pos + a.batch]]
+        pos += a.batch
+        if dynamic:
+            xb = torch.bernoulli(xb)
+        eps = torch.randn(a.batch, a.latent)
+        recon, kl = model.terms(xb, eps)
+        loss = (-recon + a.beta * kl).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            acc += torch.stack((loss.detach(), recon.detach().mean(),
+                                kl.detach().mean()))
+        acc_n += 1
+
+        do_log = a.log_every > 0 and step % a.log_every == 0
+        do_eval = (a.eval_every > 0 and step % a.eval_every == 0) \
+            or step == a.steps
+        if do_log or do_eval:
+            now = time.perf_counter()
+            train_time += now - t_seg
+            if do_log:
+                l, r, k = (acc / acc_n).tolist()
+                print("step %d loss %.4f recon %.4f kl %.4f steps/s %.2f"
+                      % (step, l, r, k, acc_n / (now - t_log)), flush=True)
+                acc.zero_()
+                acc_n = 0
+            if do_eval:
+                result = report_eval(step)
+            t_seg = time.perf_counter()
+            if do_log:
+                t_log = t_seg
+            elif do_eval:
+                t_log += t_seg - now   # keep eval time out of steps/s
+    if result is None:   # --steps 0
+        result = report_eval(0)
+
+    if a.save:
+        save_state(model, a.save)
+    elbo, recon, kl = result
+    out = {
+        "arch": a.arch, "steps": a.steps, "batch": a.batch, "seed": a.seed,
+        "threads": threads,
+        "test_elbo": round(elbo, 4), "test_recon": round(recon, 4),
+        "test_kl": round(kl, 4),
+        "train_steps_per_s": round(a.steps / train_time, 3)
+        if train_time > 0 else None,
+        "wall_s": round(time.perf_counter() - t_start, 2),
+    }
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
