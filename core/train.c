@@ -275,6 +275,10 @@ int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
     while (t->step < s->train.steps) {
         if (stop && *stop) return 1;
         vr_trainer_step(t);
+        if (t->step == t->poison_step) {
+            float nan = NAN;
+            t->b->upload(t->b, t->params, &nan, sizeof nan);
+        }
         int last = t->step == s->train.steps;
         if (t->step % s->train.log_every == 0 || last) {
             if (vr_trainer_log(t, err)) return -1;

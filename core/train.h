@@ -63,6 +63,9 @@ typedef struct {
     size_t n_rows, cap_rows;
     double *eval[VR_N_EVAL];                   /* [cap_eval] */
     size_t n_eval, cap_eval;
+
+    long poison_step;   /* fault injection for tests: NaN into a weight after this
+                           step (0 = never); see vaerun --debug-nan */
 } vr_trainer;
 
 /* Builds the model, uploads the data, allocates every buffer and initialises

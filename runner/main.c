@@ -21,6 +21,7 @@ typedef struct {
     const char *sets[MAX_SETS];
     int n_sets;
     int quiet;
+    long nan_seed, nan_step;  /* --debug-nan SEED:STEP (nan_step 0 = off) */
 } cli;
 
 /* The one piece of global state: a signal handler can only reach a global. */
@@ -40,6 +41,8 @@ static void usage(FILE *f)
         "  --out DIR          results root (default: results)\n"
         "  --set KEY=VALUE    override a spec key, e.g. --set train.steps=200 (repeatable)\n"
         "  --quiet            no progress display\n"
+        "  --debug-nan S:N    make the run of seed S go NaN after step N (to see\n"
+        "                     how a failed run is reported)\n"
         "  --version          print the version\n"
         "  -h, --help         this text\n"
         "\n"
@@ -61,11 +64,19 @@ static int parse_args(int argc, char **argv, cli *c)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
         if (!strcmp(a, "--version")) { printf("vaerun %s\n", VR_VERSION); exit(0); }
         if (!strcmp(a, "--quiet")) { c->quiet = 1; continue; }
-        if ((!strcmp(a, "--out") || !strcmp(a, "--set")) && i + 1 >= argc) {
+        if ((!strcmp(a, "--out") || !strcmp(a, "--set") || !strcmp(a, "--debug-nan")) &&
+            i + 1 >= argc) {
             fprintf(stderr, "vaerun: %s needs a value\n", a);
             return -1;
         }
         if (!strcmp(a, "--out")) { c->out_dir = argv[++i]; continue; }
+        if (!strcmp(a, "--debug-nan")) {
+            if (sscanf(argv[++i], "%ld:%ld", &c->nan_seed, &c->nan_step) != 2 || c->nan_step < 1) {
+                fprintf(stderr, "vaerun: --debug-nan %s: expected SEED:STEP\n", argv[i]);
+                return -1;
+            }
+            continue;
+        }
         if (!strcmp(a, "--set")) {
             if (c->n_sets == MAX_SETS) { fprintf(stderr, "vaerun: too many --set\n"); return -1; }
             c->sets[c->n_sets++] = argv[++i];
@@ -137,7 +148,8 @@ static int train_all(const cli *c, const vr_spec *spec)
             continue;
         }
         vr_run_opts o = {.path = path, .label = label, .out = stderr, .quiet = c->quiet,
-                         .stop = &g_stop};
+                         .stop = &g_stop,
+                         .poison_step = c->nan_step && c->nan_seed == one.seed ? c->nan_step : 0};
         int rc = vr_run_one(&one, &ds, &o, &err);
         if (rc == VR_RUN_DONE) { done++; continue; }
         failed++;

@@ -128,6 +128,7 @@ int vr_run_one(const vr_spec *spec, const vr_dataset *ds, const vr_run_opts *o, 
         rc = finish(r, o->path, "failed", err->msg, &werr);
         goto out;
     }
+    t.poison_step = o->poison_step;
     vr_progress_display show;
     vr_progress_init(&show, o->out, o->quiet, o->label);
     rc = vr_trainer_run(&t, vr_progress_show, &show, o->stop, err);

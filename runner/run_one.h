@@ -20,6 +20,7 @@ typedef struct {
     FILE *out;                          /* progress goes here (stderr) */
     int quiet;
     const volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM */
+    long poison_step;                   /* tests: NaN into the weights after this step */
 } vr_run_opts;
 
 typedef enum { VR_RUN_DONE = 0, VR_RUN_FAILED = 1, VR_RUN_INTERRUPTED = 2 } vr_run_outcome;
