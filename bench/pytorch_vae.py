@@ -229,6 +229,14 @@ def main(argv=None):
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     threads = torch.get_num_threads()
+    if threads > 1 and os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+        # Debian's torch uses pthread OpenBLAS for the im2col GEMMs of the
+        # convolutions; OpenMP workers each starting OpenBLAS threads
+        # oversubscribe the cores (measured ~4-9x slower on 2 cores).
+        print("warning: --threads %d with OPENBLAS_NUM_THREADS=%s; "
+              "OPENBLAS_NUM_THREADS=1 is much faster for the conv models"
+              % (threads, os.environ.get("OPENBLAS_NUM_THREADS", "unset")),
+              file=sys.stderr, flush=True)
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
 
