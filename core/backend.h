@@ -72,6 +72,8 @@ struct vr_backend {
     void (*act_bwd)(vr_backend *b, vr_actf f, float *dx, const float *dy,
                     const float *x, const float *y, size_t n);
 
+    /* ---- layer kinds beyond dense, conv and ReLU (backend_cpu_layers.c) -- */
+
     /* ---- data ------------------------------------------------------ */
     /* x[i, :] = pixels[perm[i], :] / 255 for i < n; with dynamic binarisation
      * x = 1 if uniform(key, counter, i*d + j) < pixel/255 else 0. */
@@ -95,6 +97,8 @@ struct vr_backend {
                       const float *x, int n, int d, float scale);
     /* y = sigmoid(x) elementwise: the Bernoulli mean, for display. */
     void (*sigmoid)(vr_backend *b, float *y, const float *x, size_t n);
+
+    /* ---- likelihoods beyond Bernoulli (backend_cpu_lik.c) ------------ */
 
     /* ---- reductions and optimisers ---------------------------------- */
     /* acc[0] += sum x[0..n) (acc is backend memory, double precision). */

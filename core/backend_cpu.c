@@ -10,7 +10,7 @@
  * col[c*k*k, n*oh*ow], one GEMM gives [oc, n*oh*ow], and a transpose puts it
  * back in NCHW. The workspace holds col and that [oc, n*oh*ow] block.
  */
-#include "backend.h"
+#include "backend_cpu.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -19,11 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct {
-    int threads;
-} cpu_ctx;
+typedef vr_cpu_ctx cpu_ctx;
 
-static int nthreads(vr_backend *b) { return ((cpu_ctx *)b->ctx)->threads; }
+static int nthreads(vr_backend *b) { return vr_cpu_threads(b); }
 
 /* ---- memory ----------------------------------------------------------- */
 
@@ -356,6 +354,8 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->bernoulli = cpu_bernoulli; b->sigmoid = cpu_sigmoid;
     b->accumulate = cpu_accumulate; b->adam = cpu_adam;
     b->sync = cpu_sync; b->destroy = cpu_destroy;
+    vr_cpu_fill_layer_ops(b);
+    vr_cpu_fill_lik_ops(b);
     *out = b;
     return 0;
 }

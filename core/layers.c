@@ -110,16 +110,19 @@ vr_shape vr_net_out(const vr_net *net)
     return net->n_layers ? net->layers[net->n_layers - 1].out : net->in;
 }
 
-int vr_net_add(vr_net *net, vr_layer l, size_t *param_cursor, vr_err *err)
+int vr_net_add(vr_net *net, vr_layer l, vr_cursor *cur, vr_err *err)
 {
     if (net->n_layers == VR_MAX_LAYERS)
         return vr_fail(err, "network has more than %d layers", VR_MAX_LAYERS);
     l.in = vr_net_out(net);
     if (infer_shape(&l, err)) return vr_wrap(err, "layer %d", net->n_layers);
-    l.w_off = *param_cursor;
+    l.w_off = cur->params;
     l.b_off = l.w_off + l.w_len;
-    *param_cursor += l.w_len + l.b_len;
+    cur->params += l.w_len + l.b_len;
     net->n_params += l.w_len + l.b_len;
+    l.s_off = cur->state;
+    cur->state += l.s_len;
+    net->n_state += l.s_len;
     net->layers[net->n_layers++] = l;
     return 0;
 }
@@ -133,10 +136,12 @@ size_t vr_layer_workspace(const vr_layer *l, vr_backend *b, int n)
     return b->conv_workspace(b, &s);
 }
 
-void vr_layer_forward(const vr_layer *l, vr_backend *b, const float *params,
-                      float *y, const float *x, int n, float *ws)
+size_t vr_layer_cache(const vr_layer *l, int n) { return 0; }
+
+void vr_layer_forward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
+                      float *y, const float *x, int n, float *ws, float *cache)
 {
-    const float *w = params + l->w_off, *bias = params + l->b_off;
+    const float *w = wt->params + l->w_off, *bias = wt->params + l->b_off;
     vr_conv_shape s;
     switch (l->kind) {
     case VR_LAYER_DENSE: {
@@ -164,12 +169,12 @@ void vr_layer_forward(const vr_layer *l, vr_backend *b, const float *params,
     }
 }
 
-void vr_layer_backward(const vr_layer *l, vr_backend *b, const float *params,
-                       float *grads, float *dx, const float *dy, const float *x,
-                       const float *y, int n, float *ws)
+void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
+                       float *dx, const float *dy, const float *x, const float *y,
+                       int n, float *ws, float *cache)
 {
-    const float *w = params + l->w_off;
-    float *dw = grads + l->w_off, *db = grads + l->b_off;
+    const float *w = wt->params + l->w_off;
+    float *dw = wt->grads + l->w_off, *db = wt->grads + l->b_off;
     vr_conv_shape s;
     switch (l->kind) {
     case VR_LAYER_DENSE: {
@@ -214,6 +219,8 @@ int vr_net_plan(vr_net *net, vr_backend *b, int max_n, vr_err *err)
         if (sz > widest) widest = sz;
         size_t ws = vr_layer_workspace(l, b, max_n);
         if (ws > net->ws_len) net->ws_len = ws;
+        size_t cache = vr_layer_cache(l, max_n);
+        if (cache && !(net->cache[i] = b->alloc(b, sizeof(float) * cache))) goto oom;
         if (l->kind == VR_LAYER_RESHAPE) continue;  /* aliases its input */
         net->act[i] = b->alloc(b, sizeof(float) * sz * max_n);
         if (!net->act[i]) goto oom;
@@ -232,7 +239,8 @@ void vr_net_release(vr_net *net, vr_backend *b)
 {
     for (int i = 0; i < net->n_layers; i++) {
         if (net->layers[i].kind != VR_LAYER_RESHAPE && net->act[i]) b->free(b, net->act[i]);
-        net->act[i] = NULL;
+        if (net->cache[i]) b->free(b, net->cache[i]);
+        net->act[i] = net->cache[i] = NULL;
     }
     if (net->grad_a) b->free(b, net->grad_a);
     if (net->grad_b) b->free(b, net->grad_b);
@@ -240,7 +248,7 @@ void vr_net_release(vr_net *net, vr_backend *b)
     net->grad_a = net->grad_b = net->ws = NULL;
 }
 
-const float *vr_net_forward(vr_net *net, vr_backend *b, const float *params,
+const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
                             const float *x, int n)
 {
     const float *cur = x;
@@ -249,14 +257,14 @@ const float *vr_net_forward(vr_net *net, vr_backend *b, const float *params,
         if (l->kind == VR_LAYER_RESHAPE) {
             net->act[i] = (float *)cur;  /* an alias: no copy, no allocation */
         } else {
-            vr_layer_forward(l, b, params, net->act[i], cur, n, net->ws);
+            vr_layer_forward(l, b, w, net->act[i], cur, n, net->ws, net->cache[i]);
         }
         cur = net->act[i];
     }
     return cur;
 }
 
-void vr_net_backward(vr_net *net, vr_backend *b, const float *params, float *grads,
+void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
                      const float *x, const float *dy, float *dx, int n)
 {
     const float *g = dy;
@@ -268,12 +276,18 @@ void vr_net_backward(vr_net *net, vr_backend *b, const float *params, float *gra
             continue;  /* the gradient passes through unchanged */
         }
         float *dst = i == 0 ? dx : (g == net->grad_a ? net->grad_b : net->grad_a);
-        vr_layer_backward(l, b, params, grads, dst, g, xin, net->act[i], n, net->ws);
+        vr_layer_backward(l, b, w, dst, g, xin, net->act[i], n, net->ws, net->cache[i]);
         g = dst;
     }
 }
 
 /* ---- initialisation -------------------------------------------------------- */
+
+void vr_net_init_state(const vr_net *net, float *state_host)
+{
+    (void)net;
+    (void)state_host;  /* no layer kind has state yet */
+}
 
 /* PyTorch's fan_in: in features; c*k*k for Conv2d; for ConvTranspose2d the
  * weight's dim 1 (the OUTPUT channels) times k*k. */

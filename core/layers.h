@@ -36,7 +36,21 @@ typedef struct {
     int k, stride, pad, out_pad;/* convolutions */
     size_t w_off, w_len;        /* weight: offset and length in the param block */
     size_t b_off, b_len;        /* bias */
+    size_t s_off, s_len;        /* state block (running statistics): not trained */
 } vr_layer;
+
+/* What a layer reads and writes besides its activations. */
+typedef struct {
+    const float *params;        /* [P] the parameter block */
+    float *grads;               /* [P] same layout; backward accumulates here */
+    float *state;               /* [S] running statistics (BatchNorm) */
+    int training;               /* 1: batch statistics, update the state; 0: use it */
+} vr_weights;
+
+/* Where the next layer's parameters and state go in their blocks. */
+typedef struct {
+    size_t params, state;
+} vr_cursor;
 
 /* Layer constructors: fill the kind-specific fields; vr_net_add computes the
  * output shape from the input shape. */
@@ -59,9 +73,11 @@ typedef struct {
     int n_layers;
     vr_shape in;
     size_t n_params;            /* floats this network adds to the param block */
+    size_t n_state;             /* floats it adds to the state block */
 
     int max_n;
     float *act[VR_MAX_LAYERS];  /* backend memory; a reshape aliases its input */
+    float *cache[VR_MAX_LAYERS];/* what a layer keeps from forward for backward */
     float *grad_a, *grad_b;     /* ping-pong activation gradients [max_n, max act] */
     float *ws;                  /* conv workspace shared by the layers */
     size_t ws_len;
@@ -71,8 +87,8 @@ typedef struct {
 void vr_net_init(vr_net *net, vr_shape in);
 
 /* Appends L, computing its output shape and param offsets (starting from
- * *param_cursor, which advances). Fails on a shape that does not chain. */
-int vr_net_add(vr_net *net, vr_layer l, size_t *param_cursor, vr_err *err);
+ * *cur, which advances). Fails on a shape that does not chain. */
+int vr_net_add(vr_net *net, vr_layer l, vr_cursor *cur, vr_err *err);
 
 vr_shape vr_net_out(const vr_net *net);
 size_t vr_shape_size(vr_shape s);
@@ -82,13 +98,13 @@ int vr_net_plan(vr_net *net, vr_backend *b, int max_n, vr_err *err);
 void vr_net_release(vr_net *net, vr_backend *b);
 
 /* Runs the network on x [n, in] (n <= max_n); returns act of the last layer. */
-const float *vr_net_forward(vr_net *net, vr_backend *b, const float *params,
+const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
                             const float *x, int n);
 
 /* Backpropagates dy [n, out] through the network after a forward on the same
  * x: accumulates into grads (same layout as params) and, if dx is not NULL,
  * writes the gradient with respect to x into dx [n, in]. */
-void vr_net_backward(vr_net *net, vr_backend *b, const float *params, float *grads,
+void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
                      const float *x, const float *dy, float *dx, int n);
 
 /* Initialises this network's parameters (host memory, the whole block) as
@@ -97,12 +113,19 @@ void vr_net_backward(vr_net *net, vr_backend *b, const float *params, float *gra
  * offset). */
 void vr_net_init_params(const vr_net *net, float *params_host, vr_rng_key key);
 
+/* Initialises this network's state (host memory, the whole state block):
+ * BatchNorm running mean 0 and running variance 1, as PyTorch does. */
+void vr_net_init_state(const vr_net *net, float *state_host);
+
 /* The single-layer pieces, exposed for the finite-difference tests. */
-void vr_layer_forward(const vr_layer *l, vr_backend *b, const float *params,
-                      float *y, const float *x, int n, float *ws);
-void vr_layer_backward(const vr_layer *l, vr_backend *b, const float *params,
-                       float *grads, float *dx, const float *dy, const float *x,
-                       const float *y, int n, float *ws);
+void vr_layer_forward(const vr_layer *l, vr_backend *b, const vr_weights *w,
+                      float *y, const float *x, int n, float *ws, float *cache);
+void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *w,
+                       float *dx, const float *dy, const float *x, const float *y,
+                       int n, float *ws, float *cache);
+/* Floats of workspace (shared, scratch) and of cache (per layer, kept from
+ * forward to backward) a layer needs for batches of n. */
 size_t vr_layer_workspace(const vr_layer *l, vr_backend *b, int n);
+size_t vr_layer_cache(const vr_layer *l, int n);
 
 #endif

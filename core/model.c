@@ -5,7 +5,7 @@
 
 typedef struct {
     vr_net *net;
-    size_t *cursor;
+    vr_cursor *cursor;
     vr_err *err;
     int failed;
 } builder;
@@ -63,7 +63,7 @@ static void mlp_decoder(builder *bd, const vr_spec *s, vr_shape x)
 
 int vr_model_build(vr_model *m, const vr_spec *spec, vr_shape x, vr_err *err)
 {
-    size_t cursor = 0;
+    vr_cursor cursor = {0, 0};
     m->x_shape = x;
     m->latent = spec->model.latent;
     vr_net_init(&m->enc, x);
@@ -83,7 +83,8 @@ int vr_model_build(vr_model *m, const vr_spec *spec, vr_shape x, vr_err *err)
     if (out.c != x.c || out.h != x.h || out.w != x.w)
         return vr_fail(err, "decoder output %dx%dx%d does not match the data %dx%dx%d",
                        out.c, out.h, out.w, x.c, x.h, x.w);
-    m->n_params = cursor;
+    m->n_params = cursor.params;
+    m->n_state = cursor.state;
     return 0;
 }
 

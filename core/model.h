@@ -25,6 +25,7 @@ typedef struct {
     vr_shape x_shape;
     int latent;
     size_t n_params;      /* whole block: encoder then decoder */
+    size_t n_state;       /* the state block (BatchNorm running statistics) */
 } vr_model;
 
 int vr_model_build(vr_model *m, const vr_spec *spec, vr_shape x_shape, vr_err *err);

@@ -62,6 +62,9 @@ static int alloc_buffers(vr_trainer *t, vr_err *err)
     float *block = balloc(t, sizeof(float) * 4 * P, &bad);
     if (bad) return vr_fail(err, "out of memory for %zu parameters", P);
     t->params = block; t->grads = block + P; t->adam_m = block + 2 * P; t->adam_v = block + 3 * P;
+    t->state = balloc(t, sizeof(float) * t->model.n_state, &bad);
+    t->w_train = (vr_weights){t->params, t->grads, t->state, 1};
+    t->w_eval = (vr_weights){t->params, NULL, t->state, 0};
     t->perm = balloc(t, sizeof(int32_t) * t->ntrain, &bad);
     t->test_idx = balloc(t, sizeof(int32_t) * t->ntest, &bad);
     t->x = balloc(t, sizeof(float) * n * t->d, &bad);
@@ -101,6 +104,12 @@ static void init_params(vr_trainer *t)
     vr_net_init_params(&t->model.dec, host, key);
     t->b->upload(t->b, t->params, host, sizeof(float) * P);
     free(host);
+    if (!t->model.n_state) return;
+    float *state = calloc(t->model.n_state, sizeof(float));
+    vr_net_init_state(&t->model.enc, state);
+    vr_net_init_state(&t->model.dec, state);
+    t->b->upload(t->b, t->state, state, sizeof(float) * t->model.n_state);
+    free(state);
 }
 
 int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
@@ -139,7 +148,7 @@ void vr_trainer_free(vr_trainer *t)
     if (!b) return;
     vr_net_release(&t->model.enc, b);
     vr_net_release(&t->model.dec, b);
-    void *dev[] = {t->params, t->perm, t->test_idx, t->x, t->dlogits, t->eps, t->z, t->dz,
+    void *dev[] = {t->params, t->state, t->perm, t->test_idx, t->x, t->dlogits, t->eps, t->z, t->dz,
                    t->dhead, t->kl, t->ll, t->acc, t->train_px, t->test_px};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) b->free(b, dev[i]);
@@ -180,15 +189,15 @@ void vr_trainer_step(vr_trainer *t)
               vr_rng_make_key(seed, VR_RNG_BINARIZE), (uint64_t)step);
     b->normal(b, t->eps, (size_t)n * L, vr_rng_make_key(seed, VR_RNG_NOISE), (uint64_t)step);
 
-    const float *head = vr_net_forward(&t->model.enc, b, t->params, t->x, n);
+    const float *head = vr_net_forward(&t->model.enc, b, &t->w_train, t->x, n);
     b->gauss_sample(b, t->z, t->kl, head, t->eps, n, L);
-    const float *logits = vr_net_forward(&t->model.dec, b, t->params, t->z, n);
+    const float *logits = vr_net_forward(&t->model.dec, b, &t->w_train, t->z, n);
     b->bernoulli(b, t->ll, t->dlogits, logits, t->x, n, t->d, 1.0f / n);
 
     b->fill(b, t->grads, 0.0f, t->model.n_params);
-    vr_net_backward(&t->model.dec, b, t->params, t->grads, t->z, t->dlogits, t->dz, n);
+    vr_net_backward(&t->model.dec, b, &t->w_train, t->z, t->dlogits, t->dz, n);
     b->gauss_bwd(b, t->dhead, t->dz, head, t->eps, n, L, kl_weight(t) / n);
-    vr_net_backward(&t->model.enc, b, t->params, t->grads, t->x, t->dhead, NULL, n);
+    vr_net_backward(&t->model.enc, b, &t->w_train, t->x, t->dhead, NULL, n);
 
     const struct vr_optimizer_spec *o = &s->train.optimizer;
     b->adam(b, t->params, t->grads, t->adam_m, t->adam_v, t->model.n_params, (float)o->lr,
@@ -239,9 +248,9 @@ int vr_trainer_evaluate(vr_trainer *t, vr_err *err)
         int n = t->ntest - first < t->n ? t->ntest - first : t->n;
         b->gather(b, t->x, t->test_px, t->test_idx + first, n, t->d, 0, key, 0);
         b->normal(b, t->eps, (size_t)n * L, key, (uint64_t)chunk);
-        const float *head = vr_net_forward(&t->model.enc, b, t->params, t->x, n);
+        const float *head = vr_net_forward(&t->model.enc, b, &t->w_eval, t->x, n);
         b->gauss_sample(b, t->z, t->kl, head, t->eps, n, L);
-        const float *logits = vr_net_forward(&t->model.dec, b, t->params, t->z, n);
+        const float *logits = vr_net_forward(&t->model.dec, b, &t->w_eval, t->z, n);
         b->bernoulli(b, t->ll, NULL, logits, t->x, n, t->d, 0.0f);
         b->accumulate(b, t->acc + 2, t->ll, (size_t)n);
         b->accumulate(b, t->acc + 3, t->kl, (size_t)n);
@@ -310,7 +319,7 @@ static void decode_to_host(vr_trainer *t, const float *z, int count, float *out)
     for (int first = 0; first < count; first += t->n) {
         int n = count - first < t->n ? count - first : t->n;
         b->upload(b, t->z, z + (size_t)first * L, sizeof(float) * n * L);
-        const float *logits = vr_net_forward(&t->model.dec, b, t->params, t->z, n);
+        const float *logits = vr_net_forward(&t->model.dec, b, &t->w_eval, t->z, n);
         b->sigmoid(b, t->dlogits, logits, (size_t)n * t->d);
         b->download(b, out + (size_t)first * t->d, t->dlogits, sizeof(float) * n * t->d);
     }
@@ -325,7 +334,7 @@ static void encode_test_to_host(vr_trainer *t, int count, float *head)
     for (int first = 0; first < count; first += t->n) {
         int n = count - first < t->n ? count - first : t->n;
         b->gather(b, t->x, t->test_px, t->test_idx + first, n, t->d, 0, unused, 0);
-        const float *h = vr_net_forward(&t->model.enc, b, t->params, t->x, n);
+        const float *h = vr_net_forward(&t->model.enc, b, &t->w_eval, t->x, n);
         b->download(b, head + (size_t)first * L2, h, sizeof(float) * n * L2);
     }
 }

@@ -41,6 +41,8 @@ typedef struct {
 
     /* backend memory */
     float *params, *grads, *adam_m, *adam_v;   /* [P] each, one block */
+    float *state;                              /* [S] BatchNorm running statistics */
+    vr_weights w_train, w_eval;                /* views of the blocks for the layers */
     uint8_t *train_px, *test_px;               /* [ntrain, d], [ntest, d] */
     int32_t *perm;                             /* [ntrain] this epoch's order */
     int32_t *test_idx;                         /* [ntest] 0..ntest-1 */

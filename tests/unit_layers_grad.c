@@ -16,7 +16,8 @@ static float urand(unsigned *s) { *s = *s * 1664525u + 1013904223u; return (*s >
 static double loss(const vr_layer *l, vr_backend *b, const float *p, const float *x,
                    const float *r, float *y, int n, float *ws)
 {
-    vr_layer_forward(l, b, p, y, x, n, ws);
+    vr_weights w = {p, NULL, NULL, 1};
+    vr_layer_forward(l, b, &w, y, x, n, ws, NULL);
     double s = 0;
     for (size_t i = 0; i < (size_t)n * vr_shape_size(l->out); i++) s += (double)y[i] * r[i];
     return s;
@@ -53,10 +54,11 @@ static double compare(const char *what, const float *analytic, float *v, size_t 
 static void check_layer(vr_backend *b, vr_layer spec, vr_shape in, int n, unsigned seed)
 {
     vr_net net;
-    size_t cursor = 0;
+    vr_cursor cur = {0, 0};
     vr_err err;
     vr_net_init(&net, in);
-    if (vr_net_add(&net, spec, &cursor, &err)) { CHECK(0, "%s", err.msg); return; }
+    if (vr_net_add(&net, spec, &cur, &err)) { CHECK(0, "%s", err.msg); return; }
+    size_t cursor = cur.params;
     vr_layer *l = &net.layers[0];
     size_t nx = (size_t)n * vr_shape_size(l->in), ny = (size_t)n * vr_shape_size(l->out);
     size_t np = cursor ? cursor : 1;
@@ -70,8 +72,9 @@ static void check_layer(vr_backend *b, vr_layer spec, vr_shape in, int n, unsign
     for (size_t i = 0; i < ny; i++) r[i] = urand(&seed);
     for (size_t i = 0; i < np; i++) p[i] = urand(&seed) * 0.5f;
 
-    vr_layer_forward(l, b, p, y, x, n, ws);
-    vr_layer_backward(l, b, p, g, dx, r, x, y, n, ws);
+    vr_weights w = {p, g, NULL, 1};
+    vr_layer_forward(l, b, &w, y, x, n, ws, NULL);
+    vr_layer_backward(l, b, &w, dx, r, x, y, n, ws, NULL);
     compare("dx", dx, x, nx, l, b, p, x, r, y, n, ws);
     if (cursor) compare("dparams", g, p, cursor, l, b, p, x, r, y, n, ws);
 
@@ -79,7 +82,7 @@ static void check_layer(vr_backend *b, vr_layer spec, vr_shape in, int n, unsign
     if (cursor) {
         float *g2 = malloc(4 * np);
         memcpy(g2, g, 4 * np);
-        vr_layer_backward(l, b, p, g, dx, r, x, y, n, ws);
+        vr_layer_backward(l, b, &w, dx, r, x, y, n, ws, NULL);
         double worst = 0;
         for (size_t i = 0; i < cursor; i++) worst = fmax(worst, fabs(g[i] - 2 * g2[i]));
         CHECK(worst < 1e-4, "%s: second backward did not accumulate (worst %.3g)",
@@ -107,7 +110,7 @@ int main(void)
 
     /* Shapes of the standard architecture's convolutions. */
     vr_net net;
-    size_t cur = 0;
+    vr_cursor cur = {0, 0};
     vr_net_init(&net, (vr_shape){1, 28, 28});
     CHECK(!vr_net_add(&net, vr_conv2d(8, 5, 2, 2), &cur, &err), "%s", err.msg);
     CHECK(!vr_net_add(&net, vr_conv2d(16, 5, 2, 2), &cur, &err), "%s", err.msg);
