@@ -25,14 +25,21 @@ _Static_assert(sizeof(vr_act_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_lik_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_obj_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_opt_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(vr_posterior_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(vr_variance_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(vr_geco_kind) == sizeof(int), "enum size");
 
 /* Choice names, indexed by enum value (config.h's order). */
-static const char *const set_names[] = {"mnist", "fashion_mnist", NULL};
+static const char *const set_names[] = {"mnist", "fashion_mnist", "eight_gaussians", NULL};
 static const char *const binarize_names[] = {"none", "static", "dynamic", NULL};
-static const char *const arch_names[] = {"standard", "big", "mlp", NULL};
-static const char *const act_names[] = {"relu", NULL};
-static const char *const lik_names[] = {"bernoulli", NULL};
-static const char *const obj_names[] = {"elbo", "beta", NULL};
+static const char *const arch_names[] = {"standard", "big", "mlp", "conv", "subpixel", NULL};
+static const char *const act_names[] = {"relu", "selu", "gelu", "tanh", NULL};
+static const char *const posterior_names[] = {"log_scale", "log_var", NULL};
+static const char *const lik_names[] = {"bernoulli", "continuous_bernoulli", "logistic",
+                                        "gaussian", NULL};
+static const char *const variance_names[] = {"fixed", "learned", NULL};
+static const char *const obj_names[] = {"elbo", "beta", "anneal", "geco", "iwae", NULL};
+static const char *const geco_names[] = {"sgd", "moving_average", NULL};
 static const char *const opt_names[] = {"adam", NULL};
 
 /* Offset and size of a vr_spec field, for a row. */
@@ -48,7 +55,9 @@ const vr_key vr_spec_keys[] = {
 
     {.key = "data.set", .type = VR_KEY_ENUM, FIELD(data.set),
      .choices = set_names, .def = "mnist",
-     .help = "Dataset."},
+     .help = "Dataset: mnist, fashion_mnist (28x28 grey images), or "
+             "eight_gaussians (2-D points: 8 Gaussians of std 0.2 on a circle "
+             "of radius 5, drawn from the run's seed)."},
     {.key = "data.dir", .type = VR_KEY_STRING, FIELD(data.dir), .def = "\"\"",
      .help = "Folder holding the dataset's IDX files. Empty: search "
              "`$VAERUN_DATA/<set>`, `./data/<set>`, then the system copy."},
@@ -58,17 +67,23 @@ const vr_key vr_spec_keys[] = {
              "each image once; dynamic draws fresh binary pixels each time "
              "an image is used."},
     {.key = "data.train", .type = VR_KEY_INT, FIELD(data.train),
-     .lo = 1, .hi = 60000, .def = "60000",
-     .help = "Training images used (the first N of the training set)."},
+     .lo = 1, .hi = 1000000, .def = "60000",
+     .help = "Training images used (the first N of the training set; at "
+             "most 60000 for the image sets); for eight_gaussians, the "
+             "number of training points."},
     {.key = "data.test", .type = VR_KEY_INT, FIELD(data.test),
-     .lo = 1, .hi = 10000, .def = "10000",
-     .help = "Test images used (the first N of the test set)."},
+     .lo = 1, .hi = 1000000, .def = "10000",
+     .help = "Test images used (the first N of the test set; at most "
+             "10000 for the image sets); for eight_gaussians, the number of "
+             "test points."},
 
     {.key = "model.arch", .type = VR_KEY_ENUM, FIELD(model.arch),
      .choices = arch_names, .def = "standard",
-     .help = "Network: standard (conv encoder, transposed-conv decoder), "
-             "big (standard with a larger decoder), mlp (dense layers of "
-             "model.hidden)."},
+     .help = "Network (docs/models.md): standard (conv encoder, transposed-"
+             "conv decoder), big (standard with a larger decoder), mlp (dense "
+             "layers of model.hidden; images or points), conv (conv blocks "
+             "with BatchNorm and SELU, upsampling decoder), subpixel (conv "
+             "blocks, depth-to-space decoder)."},
     {.key = "model.latent", .type = VR_KEY_INT, FIELD(model.latent),
      .lo = 1, .hi = 4096, .def = "10",
      .help = "Dimension of the latent variable z."},
@@ -81,19 +96,83 @@ const vr_key vr_spec_keys[] = {
      .choices = act_names, .def = "relu",
      .only_key = "model.arch", .only_value = "mlp",
      .help = "Activation of the mlp's hidden layers."},
+    {.key = "model.posterior", .type = VR_KEY_ENUM, FIELD(model.posterior),
+     .choices = posterior_names, .def = "log_scale",
+     .help = "What the second half of the encoder's output is: log_scale "
+             "(log sigma) or log_var (log sigma^2)."},
 
     {.key = "likelihood.kind", .type = VR_KEY_ENUM, FIELD(likelihood.kind),
      .choices = lik_names, .def = "bernoulli",
-     .help = "Pixel likelihood: bernoulli on the decoder's logits."},
+     .help = "Likelihood of the data given the decoder's output: bernoulli (logits), "
+             "continuous_bernoulli (logits, for grey levels in [0, 1]), "
+             "logistic (discretised logistic over 256 levels, learned "
+             "per-pixel log-scale), gaussian (mean; fixed or learned "
+             "variance)."},
+    {.key = "likelihood.variance", .type = VR_KEY_ENUM, FIELD(likelihood.variance),
+     .choices = variance_names, .def = "fixed",
+     .only_key = "likelihood.kind", .only_value = "gaussian",
+     .help = "Gaussian: fixed (likelihood.sigma) or learned (one log-scale "
+             "per output value, trained with the rest)."},
+    {.key = "likelihood.sigma", .type = VR_KEY_DOUBLE, FIELD(likelihood.sigma),
+     .lo = 0, .lo_open = 1, .hi = 1e6, .def = "1.0",
+     .only_key = "likelihood.kind", .only_value = "gaussian",
+     .help = "Gaussian with fixed variance: its standard deviation (1 on "
+             "eight_gaussians is the L2 loss of seed 002)."},
+    {.key = "likelihood.init_log_scale", .type = VR_KEY_DOUBLE,
+     FIELD(likelihood.init_log_scale), .lo = -20, .hi = 20, .def = "0.0",
+     .help = "Learned log-scales (logistic; gaussian with variance: "
+             "learned): their initial value, in the data's units."},
 
     {.key = "objective.kind", .type = VR_KEY_ENUM, FIELD(objective.kind),
      .choices = obj_names, .def = "elbo",
-     .help = "Training objective: elbo, or beta (the ELBO with its KL term "
-             "weighted by objective.beta)."},
+     .help = "Training objective: elbo; beta (KL weighted by objective.beta); "
+             "anneal (KL weight moved linearly, objective.anneal); geco (KL "
+             "minimised under a reconstruction constraint, objective.geco); "
+             "iwae (importance-weighted bound with objective.samples)."},
     {.key = "objective.beta", .type = VR_KEY_DOUBLE, FIELD(objective.beta),
      .lo = 0, .lo_open = 1, .hi = 1000, .def = "1.0",
      .only_key = "objective.kind", .only_value = "beta",
      .help = "Weight of the KL term."},
+    {.key = "objective.anneal.start", .type = VR_KEY_DOUBLE, FIELD(objective.anneal.start),
+     .lo = 0, .hi = 1000, .def = "0.0",
+     .only_key = "objective.kind", .only_value = "anneal",
+     .help = "KL weight at step 0."},
+    {.key = "objective.anneal.end", .type = VR_KEY_DOUBLE, FIELD(objective.anneal.end),
+     .lo = 0, .hi = 1000, .def = "1.0",
+     .only_key = "objective.kind", .only_value = "anneal",
+     .help = "KL weight from objective.anneal.steps on."},
+    {.key = "objective.anneal.steps", .type = VR_KEY_LONG, FIELD(objective.anneal.steps),
+     .lo = 1, .hi = 1e9, .def = "5000",
+     .only_key = "objective.kind", .only_value = "anneal",
+     .help = "Steps over which the KL weight moves linearly from start to end."},
+    {.key = "objective.geco.target", .type = VR_KEY_DOUBLE, FIELD(objective.geco.target),
+     .lo = -1e9, .hi = 1e9, .def = "-100.0",
+     .only_key = "objective.kind", .only_value = "geco",
+     .help = "The constraint E log p(x given z) >= target, in nats per image."},
+    {.key = "objective.geco.lr", .type = VR_KEY_DOUBLE, FIELD(objective.geco.lr),
+     .lo = 0, .lo_open = 1, .hi = 100, .def = "0.001",
+     .only_key = "objective.kind", .only_value = "geco",
+     .help = "Rate of the multiplier's updates (SGD on its softplus "
+             "pre-image; moving_average: the exponent's factor)."},
+    {.key = "objective.geco.init", .type = VR_KEY_DOUBLE, FIELD(objective.geco.init),
+     .lo = 0, .lo_open = 1, .hi = 1e6, .def = "1.0",
+     .only_key = "objective.kind", .only_value = "geco",
+     .help = "Initial Lagrange multiplier."},
+    {.key = "objective.geco.variant", .type = VR_KEY_ENUM, FIELD(objective.geco.variant),
+     .choices = geco_names, .def = "sgd",
+     .only_key = "objective.kind", .only_value = "geco",
+     .help = "sgd: multiplier = softplus(v), v moved by gradient ascent on the "
+             "batch constraint; moving_average: the constraint averaged with "
+             "objective.geco.alpha, multiplier times exp(lr * average) "
+             "(Rezende & Viola 2018)."},
+    {.key = "objective.geco.alpha", .type = VR_KEY_DOUBLE, FIELD(objective.geco.alpha),
+     .lo = 0, .hi = 1, .hi_open = 1, .def = "0.99",
+     .only_key = "objective.kind", .only_value = "geco",
+     .help = "moving_average: weight of the old average in each update."},
+    {.key = "objective.samples", .type = VR_KEY_INT, FIELD(objective.samples),
+     .lo = 1, .hi = 4096, .def = "1",
+     .only_key = "objective.kind", .only_value = "iwae",
+     .help = "IWAE: importance samples k per image (k = 1 is the ELBO)."},
 
     {.key = "train.steps", .type = VR_KEY_LONG, FIELD(train.steps),
      .lo = 1, .hi = 1e9, .def = "10000",
@@ -130,6 +209,15 @@ const vr_key vr_spec_keys[] = {
     {.key = "train.threads", .type = VR_KEY_INT, FIELD(train.threads),
      .lo = 0, .hi = 1024, .def = "0",
      .help = "CPU threads per run; 0: all cores."},
+
+    {.key = "eval.iwae_samples", .type = VR_KEY_INT, FIELD(eval.iwae_samples),
+     .lo = 0, .hi = 5000, .def = "100",
+     .help = "Importance samples of the test log-likelihood estimate "
+             "test_iwae at each evaluation; 0 turns it off."},
+    {.key = "eval.iwae_images", .type = VR_KEY_INT, FIELD(eval.iwae_images),
+     .lo = 1, .hi = 1000000, .def = "1000",
+     .help = "Test images test_iwae averages over (the first N of the test "
+             "subset), since it costs iwae_samples decoder passes per image."},
 
     {.key = "seeds", .type = VR_KEY_LONG_LIST, FIELD(seeds),
      .count_offset = offsetof(vr_spec, n_seeds),

@@ -590,6 +590,7 @@ static int check_only_if(const vr_spec *s, const vr_spec_origin *origin,
 static const struct { int train, test; } set_sizes[] = {
     [VR_SET_MNIST] = {60000, 10000},
     [VR_SET_FASHION_MNIST] = {60000, 10000},
+    [VR_SET_EIGHT_GAUSSIANS] = {1000000, 1000000},
 };
 
 static int check_subsets(const vr_spec *s, const vr_spec_origin *origin,

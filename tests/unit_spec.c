@@ -297,11 +297,11 @@ static void test_unknown_keys(void)
                  "  latent: 4\n"
                  "  layers: [3]\n",
                  "x.yaml:3:3: unknown key 'layers' in 'model'; valid keys: "
-                 "arch, latent, hidden, activation");
+                 "arch, latent, hidden, activation, posterior");
     EXPECT_ERROR("seed: 1\n"
                  "epochs: 3\n",
                  "x.yaml:2:1: unknown key 'epochs'; valid keys: name, data, "
-                 "model, likelihood, objective, train, seeds, seed");
+                 "model, likelihood, objective, train, eval, seeds, seed");
     EXPECT_ERROR("train.steps: 5\n",
                  "x.yaml:1:1: unknown key 'train.steps': spec files nest keys; "
                  "write train: {steps: ...}");
@@ -344,10 +344,10 @@ static void test_type_errors(void)
     EXPECT_ERROR("name: t\n"
                  "model:\n"
                  "  arch: huge\n",
-                 "x.yaml:3:9: model.arch: 'huge' is not one of standard, big, mlp");
+                 "x.yaml:3:9: model.arch: 'huge' is not one of standard, big, mlp, conv, subpixel");
     EXPECT_ERROR("data: {set: MNIST}\n",
                  "x.yaml:1:13: data.set: 'MNIST' is not one of mnist, "
-                 "fashion_mnist (did you mean 'mnist'?)");
+                 "fashion_mnist, eight_gaussians (did you mean 'mnist'?)");
     EXPECT_ERROR("name: a b\n",
                  "x.yaml:1:7: name: 'a b' may hold only letters, digits, '.', "
                  "'_' and '-'");
@@ -364,7 +364,7 @@ static void test_shape_errors(void)
     /* A list where a choice goes: "data: {set: " is 12 columns. */
     EXPECT_ERROR("data: {set: [mnist]}\n",
                  "x.yaml:1:13: data.set: expected one of mnist, fashion_mnist, "
-                 "got a list");
+                 "eight_gaussians, got a list");
     /* A scalar where a section goes. */
     EXPECT_ERROR("train: 5\n",
                  "x.yaml:1:8: train: expected a mapping of keys, got '5'");
@@ -398,10 +398,10 @@ static void test_range_errors(void)
                  "  batch: 0\n",
                  "x.yaml:5:10: train.batch: 0 is out of range [1, 65536]");
     EXPECT_ERROR("data: {train: 60001}\n",
-                 /* "data: {" 7, "train: " 7: column 15 */
-                 "x.yaml:1:15: data.train: 60001 is out of range [1, 60000]");
+                 /* the cross-key check points at the key: "data: {" is 7 columns */
+                 "x.yaml:1:8: data.train: 60001 is more than the 60000 training images of mnist");
     EXPECT_ERROR("data: {set: fashion_mnist, test: 10001}\n",
-                 "x.yaml:1:34: data.test: 10001 is out of range [1, 10000]");
+                 "x.yaml:1:28: data.test: 10001 is more than the 10000 test images of fashion_mnist");
     EXPECT_ERROR("train:\n"
                  "  log_every: 0\n",
                  /* "  log_every: " is 13 columns */
@@ -585,7 +585,7 @@ static void test_set(void)
     expect_set_error(&s, "train.batch", "0",
                      "--set train.batch=0: 0 is out of range [1, 65536]");
     expect_set_error(&s, "model.arch", "huge",
-                     "--set model.arch=huge: 'huge' is not one of standard, big, mlp");
+                     "--set model.arch=huge: 'huge' is not one of standard, big, mlp, conv, subpixel");
     expect_set_error(&s, "model.hidden", "[1, 0]",
                      "--set model.hidden=[1, 0]: model.hidden[1]: 0 is out of "
                      "range [1, 100000]");
@@ -603,7 +603,7 @@ static void test_set(void)
                      "threads");
     expect_set_error(&s, "", "5",
                      "--set =5: unknown key ''; valid keys: name, data, model, "
-                     "likelihood, objective, train, seeds, seed");
+                     "likelihood, objective, train, eval, seeds, seed");
     expect_set_error(&s, "seeds", "[1, 2",
                      "--set seeds=[1, 2: YAML syntax error: did not find "
                      "expected ',' or ']' (while parsing a flow sequence)");
