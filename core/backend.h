@@ -29,7 +29,13 @@ typedef struct {
     int k, stride, pad;
 } vr_conv_shape;
 
-typedef enum { VR_ACTF_RELU } vr_actf;
+/* Elementwise activations, as PyTorch defines them:
+ *   RELU  max(x, 0)
+ *   SELU  scale * (x > 0 ? x : alpha * (exp(x) - 1)), alpha = 1.6732632423543772,
+ *         scale = 1.0507009873554805 (torch.nn.SELU)
+ *   GELU  0.5 x (1 + erf(x / sqrt 2)), the exact form (torch.nn.GELU's default)
+ *   TANH  tanh(x) */
+typedef enum { VR_ACTF_RELU, VR_ACTF_SELU, VR_ACTF_GELU, VR_ACTF_TANH } vr_actf;
 
 typedef struct vr_backend vr_backend;
 
@@ -73,32 +79,111 @@ struct vr_backend {
                     const float *x, const float *y, size_t n);
 
     /* ---- layer kinds beyond dense, conv and ReLU (backend_cpu_layers.c) -- */
+    /* BatchNorm over the channels of x [n, c, hw] (BatchNorm2d; BatchNorm1d is
+     * hw = 1), as PyTorch: y = (x - mean) * invstd * gamma[c] + beta[c].
+     * training: mean and the BIASED variance of the batch (over n and hw,
+     * accumulated in double), invstd = 1 / sqrt(var + eps), written to
+     * mean[c] and invstd[c]; if running_mean is not NULL the running stats
+     * become (1 - momentum) * running + momentum * batch, with the UNBIASED
+     * variance (var * N / (N - 1), N = n * hw; the biased one when N = 1).
+     * Not training: mean = running_mean, invstd = 1 / sqrt(running_var + eps)
+     * (also written to mean and invstd), the running stats untouched. */
+    void (*batchnorm_fwd)(vr_backend *b, float *y, float *mean, float *invstd,
+                          float *running_mean, float *running_var, const float *x,
+                          const float *gamma, const float *beta, int n, int c, int hw,
+                          int training, float momentum, float eps);
+    /* Given the mean and invstd the forward wrote: dgamma[c] += sum dy * xhat,
+     * dbeta[c] += sum dy (accumulated); dx (written, may be NULL) through the
+     * batch statistics when training, through a fixed affine map otherwise. */
+    void (*batchnorm_bwd)(vr_backend *b, float *dx, float *dgamma, float *dbeta,
+                          const float *dy, const float *x, const float *gamma,
+                          const float *mean, const float *invstd, int n, int c, int hw,
+                          int training);
+    /* Max pooling, kernel = stride = k, no padding, floor mode: x [n, c, h, w]
+     * -> y [n, c, h/k, w/k]. A NaN wins; among equal maxima the first in
+     * row-major window order (as PyTorch). The backward recomputes the argmax
+     * from x and writes dx (zero off the argmax and in dropped rows/cols). */
+    void (*maxpool_fwd)(vr_backend *b, float *y, const float *x, int n, int c, int h, int w,
+                        int k);
+    void (*maxpool_bwd)(vr_backend *b, float *dx, const float *dy, const float *x,
+                        int n, int c, int h, int w, int k);
+    /* Nearest upsampling by r: x [n, c, h, w] -> y [n, c, r h, r w],
+     * y[.., r*i + a, r*j + d] = x[.., i, j]; dx (written) sums each r x r block. */
+    void (*upsample_fwd)(vr_backend *b, float *y, const float *x, int n, int c, int h, int w,
+                         int r);
+    void (*upsample_bwd)(vr_backend *b, float *dx, const float *dy, int n, int c, int h,
+                         int w, int r);
+    /* Depth-to-space by r, PyTorch's PixelShuffle order: x [n, c*r*r, h, w] ->
+     * y [n, c, r h, r w], y[i, ch, r*y0 + a, r*x0 + d] = x[i, ch*r*r + a*r + d, y0, x0].
+     * c is the OUTPUT channel count; the backward is the inverse permutation. */
+    void (*d2s_fwd)(vr_backend *b, float *y, const float *x, int n, int c, int h, int w,
+                    int r);
+    void (*d2s_bwd)(vr_backend *b, float *dx, const float *dy, int n, int c, int h, int w,
+                    int r);
 
     /* ---- data ------------------------------------------------------ */
     /* x[i, :] = pixels[perm[i], :] / 255 for i < n; with dynamic binarisation
      * x = 1 if uniform(key, counter, i*d + j) < pixel/255 else 0. */
     void (*gather)(vr_backend *b, float *x, const uint8_t *pixels, const int32_t *perm,
                    int n, int d, int dynamic, vr_rng_key key, uint64_t counter);
+    /* x[i, :] = values[perm[i], :] for i < n (real-valued data: points). */
+    void (*gather_f32)(vr_backend *b, float *x, const float *values, const int32_t *perm,
+                       int n, int d);
+    /* dst[(i*k + j), :] = src[i, :] for i < n, j < k. */
+    void (*repeat_rows)(vr_backend *b, float *dst, const float *src, int n, int d, int k);
     /* out[i] = normal(key, counter, i) for i < n. */
     void (*normal)(vr_backend *b, float *out, size_t n, vr_rng_key key, uint64_t counter);
 
     /* ---- the VAE's probabilistic pieces ----------------------------- */
-    /* Posterior head [n, 2L] = (mean, log_scale). z = mean + exp(log_scale) * eps;
-     * kl[i] = 0.5 * sum_j (mean^2 + exp(2 log_scale) - 1 - 2 log_scale). */
+    /* Posterior head [n, 2L] = (mean, h); log sigma = ls * h, with ls = 1 for a
+     * log-scale head and 0.5 for a log-variance head. z = mean + sigma * eps;
+     * kl[i] = 0.5 * sum_j (mean^2 + sigma^2 - 1 - 2 log sigma). */
     void (*gauss_sample)(vr_backend *b, float *z, float *kl, const float *head,
-                         const float *eps, int n, int L);
-    /* dhead = d/dhead of (sum_i kl_weight * kl[i]) * scale, plus the path through z
-     * given dz (written). */
+                         const float *eps, int n, int L, float ls);
+    /* dhead (written) = gradient of scale * sum_i w_kl[0] * kl[i], plus the path
+     * through z given dz. w_kl is backend memory (the objective's state). */
     void (*gauss_bwd)(vr_backend *b, float *dhead, const float *dz, const float *head,
-                      const float *eps, int n, int L, float kl_scale);
-    /* Bernoulli on logits: ll[i] = sum_j x log sigmoid(l) + (1-x) log sigmoid(-l);
-     * dlogits = -scale * d ll / d logits = scale * (sigmoid(l) - x) (written). */
-    void (*bernoulli)(vr_backend *b, float *ll, float *dlogits, const float *logits,
-                      const float *x, int n, int d, float scale);
-    /* y = sigmoid(x) elementwise: the Bernoulli mean, for display. */
-    void (*sigmoid)(vr_backend *b, float *y, const float *x, size_t n);
+                      const float *eps, int n, int L, float ls, const float *w_kl,
+                      float scale);
+    /* ---- likelihoods (backend_cpu_lik.c, math in lik_math.h) ---------- */
+    /* Decoder output out [n, d] (logits or means), learned log-scales
+     * log_scale [d] (NULL: use fixed_ls for every value). kind: vr_lik_kind.
+     *   ll[i] = sum_j log p(x_ij | out_ij, s_j)
+     *   dout  = -scale * w_recon[0] * row_w[i] * d ll[i] / d out   (written; NULL: skip)
+     *   dls  += same for the log-scales, summed over i          (NULL: skip)
+     * row_w NULL means 1 for every row; w_recon is backend memory. */
+    void (*likelihood)(vr_backend *b, int kind, float *ll, float *dout, float *dls,
+                       const float *out, const float *log_scale, float fixed_ls,
+                       const float *x, int n, int d, const float *w_recon,
+                       const float *row_w, float scale);
+    /* y = the distribution's mean, for display (sigmoid for Bernoulli, the
+     * continuous Bernoulli's mean, mu clamped to [0, 1] for logistic, mu). */
+    void (*lik_mean)(vr_backend *b, int kind, float *y, const float *out, size_t n);
 
-    /* ---- likelihoods beyond Bernoulli (backend_cpu_lik.c) ------------ */
+    /* ---- objectives (backend_cpu_vae.c; state layout in objective.h) ---- */
+    /* lossv[i] = w_kl * kl[i] - w_recon * ll[i] + offset, from state. */
+    void (*objective_terms)(vr_backend *b, float *lossv, const float *ll, const float *kl,
+                            int n, const float *state);
+    /* GECO after a step whose log-likelihoods are ll [n]: constraint
+     * c = target - mean(ll); updates the multiplier in state (variant: vr_geco_kind)
+     * and the weights the next step uses. */
+    void (*geco_update)(vr_backend *b, float *state, const float *ll, int n, float target,
+                        float lr, int variant, float alpha);
+    /* IWAE, k samples per image, rows r = i*k + j:
+     * z[r] = mean_i + sigma_i * eps[r];  lpq[r] = log p(z) - log q(z|x) (the
+     * constants cancel). */
+    void (*iwae_sample)(vr_backend *b, float *z, float *lpq, const float *head,
+                        const float *eps, int n, int k, int L, float ls);
+    /* logw = ll + lpq; per image: wn[r] = softmax_j logw (the normalised
+     * weights), bound[i] = logsumexp_j logw - log k. */
+    void (*iwae_weights)(vr_backend *b, float *wn, float *bound, const float *ll,
+                         const float *lpq, int n, int k);
+    /* dhead (written) = gradient of -scale * sum_i bound[i] with the weights wn
+     * held constant, given dz [n*k, L] from the decoder (which already carries
+     * -scale * wn * d ll / dz). */
+    void (*iwae_head_bwd)(vr_backend *b, float *dhead, const float *dz, const float *z,
+                          const float *head, const float *eps, const float *wn,
+                          int n, int k, int L, float ls, float scale);
 
     /* ---- reductions and optimisers ---------------------------------- */
     /* acc[0] += sum x[0..n) (acc is backend memory, double precision). */

@@ -200,22 +200,66 @@ static void cpu_bias_bwd(vr_backend *b, float *db, const float *dy, int n, int c
 
 /* ---- activations ------------------------------------------------------- */
 
+/* The activations of backend.h's vr_actf. SELU's constants are
+ * torch.nn.SELU's; GELU is the exact erf form. */
 static void cpu_act_fwd(vr_backend *b, vr_actf f, float *y, const float *x, size_t n)
 {
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];  /* NaN passes, as in PyTorch */
+    const float SELU_ALPHA = 1.6732632423543772848170429916717f;
+    const float SELU_SCALE = 1.0507009873554804934193349852946f;
+    const float INV_SQRT2 = 0.70710678118654752440f;
+    switch (f) {
+    case VR_ACTF_RELU:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];  /* NaN passes, as in PyTorch */
+        break;
+    case VR_ACTF_SELU:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++)
+            y[i] = SELU_SCALE * (x[i] > 0.0f ? x[i] : SELU_ALPHA * expm1f(x[i]));
+        break;
+    case VR_ACTF_GELU:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
+        break;
+    case VR_ACTF_TANH:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    }
 }
 
+/* The derivatives PyTorch's backward uses: SELU's at 0 is scale * alpha
+ * (the x <= 0 branch); tanh's is 1 - y^2 from the output. */
 static void cpu_act_bwd(vr_backend *b, vr_actf f, float *dx, const float *dy,
                         const float *x, const float *y, size_t n)
 {
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-static void cpu_sigmoid(vr_backend *b, float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+    const float SELU_ALPHA = 1.6732632423543772848170429916717f;
+    const float SELU_SCALE = 1.0507009873554804934193349852946f;
+    const float INV_SQRT2 = 0.70710678118654752440f;
+    const float INV_SQRT_2PI = 0.39894228040143267794f;
+    switch (f) {
+    case VR_ACTF_RELU:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case VR_ACTF_SELU:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] * (x[i] > 0.0f ? SELU_SCALE : SELU_SCALE * SELU_ALPHA * expf(x[i]));
+        break;
+    case VR_ACTF_GELU:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) {
+            float cdf = 0.5f * (1.0f + erff(x[i] * INV_SQRT2));
+            float pdf = INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
+            dx[i] = dy[i] * (cdf + x[i] * pdf);
+        }
+        break;
+    case VR_ACTF_TANH:
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    }
 }
 
 /* ---- data -------------------------------------------------------------- */
@@ -236,6 +280,20 @@ static void cpu_gather(vr_backend *b, float *x, const uint8_t *pixels, const int
     }
 }
 
+static void cpu_gather_f32(vr_backend *b, float *x, const float *values, const int32_t *perm,
+                           int n, int d)
+{
+    for (int i = 0; i < n; i++)
+        memcpy(x + (size_t)i * d, values + (size_t)perm[i] * d, sizeof(float) * d);
+}
+
+static void cpu_repeat_rows(vr_backend *b, float *dst, const float *src, int n, int d, int k)
+{
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if ((size_t)n * k * d > 65536)
+    for (int r = 0; r < n * k; r++)
+        memcpy(dst + (size_t)r * d, src + (size_t)(r / k) * d, sizeof(float) * d);
+}
+
 static void cpu_normal(vr_backend *b, float *out, size_t n, vr_rng_key key, uint64_t counter)
 {
     #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 4096)
@@ -245,53 +303,34 @@ static void cpu_normal(vr_backend *b, float *out, size_t n, vr_rng_key key, uint
 /* ---- posterior and likelihood ------------------------------------------ */
 
 static void cpu_gauss_sample(vr_backend *b, float *z, float *kl, const float *head,
-                             const float *eps, int n, int L)
+                             const float *eps, int n, int L, float ls)
 {
     for (int i = 0; i < n; i++) {
-        const float *mu = head + (size_t)i * 2 * L, *ls = mu + L;
+        const float *mu = head + (size_t)i * 2 * L, *h = mu + L;
         double s = 0.0;
         for (int j = 0; j < L; j++) {
-            float sigma = expf(ls[j]);
+            float log_sigma = ls * h[j], sigma = expf(log_sigma);
             z[(size_t)i * L + j] = mu[j] + sigma * eps[(size_t)i * L + j];
-            s += 0.5 * ((double)mu[j] * mu[j] + (double)sigma * sigma - 1.0 - 2.0 * ls[j]);
+            s += 0.5 * ((double)mu[j] * mu[j] + (double)sigma * sigma - 1.0 - 2.0 * log_sigma);
         }
         kl[i] = (float)s;
     }
 }
 
 static void cpu_gauss_bwd(vr_backend *b, float *dhead, const float *dz, const float *head,
-                          const float *eps, int n, int L, float kl_scale)
+                          const float *eps, int n, int L, float ls, const float *w_kl,
+                          float scale)
 {
+    const float k = scale * w_kl[0];
     for (int i = 0; i < n; i++) {
-        const float *mu = head + (size_t)i * 2 * L, *ls = mu + L;
-        float *dmu = dhead + (size_t)i * 2 * L, *dls = dmu + L;
+        const float *mu = head + (size_t)i * 2 * L, *h = mu + L;
+        float *dmu = dhead + (size_t)i * 2 * L, *dh = dmu + L;
         for (int j = 0; j < L; j++) {
-            float sigma = expf(ls[j]), g = dz[(size_t)i * L + j];
-            dmu[j] = g + kl_scale * mu[j];
-            dls[j] = g * eps[(size_t)i * L + j] * sigma + kl_scale * (sigma * sigma - 1.0f);
+            float sigma = expf(ls * h[j]), g = dz[(size_t)i * L + j];
+            dmu[j] = g + k * mu[j];
+            /* d/d log sigma, then the chain rule through log sigma = ls * h */
+            dh[j] = ls * (g * eps[(size_t)i * L + j] * sigma + k * (sigma * sigma - 1.0f));
         }
-    }
-}
-
-/* log sigmoid(l) = -softplus(-l), written so that neither branch overflows. */
-static float softplus(float v) { return v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)); }
-
-static void cpu_bernoulli(vr_backend *b, float *ll, float *dlogits, const float *logits,
-                          const float *x, int n, int d, float scale)
-{
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static)
-    for (int i = 0; i < n; i++) {
-        const float *l = logits + (size_t)i * d, *xi = x + (size_t)i * d;
-        double s = 0.0;
-        for (int j = 0; j < d; j++) {
-            /* x log s(l) + (1-x) log s(-l) = x l - softplus(l) */
-            s += (double)xi[j] * l[j] - softplus(l[j]);
-            if (dlogits) {
-                float sg = 1.0f / (1.0f + expf(-l[j]));
-                dlogits[(size_t)i * d + j] = scale * (sg - xi[j]);
-            }
-        }
-        ll[i] = (float)s;
     }
 }
 
@@ -350,12 +389,13 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->bias_fwd = cpu_bias_fwd; b->bias_bwd = cpu_bias_bwd;
     b->act_fwd = cpu_act_fwd; b->act_bwd = cpu_act_bwd;
     b->gather = cpu_gather; b->normal = cpu_normal;
+    b->gather_f32 = cpu_gather_f32; b->repeat_rows = cpu_repeat_rows;
     b->gauss_sample = cpu_gauss_sample; b->gauss_bwd = cpu_gauss_bwd;
-    b->bernoulli = cpu_bernoulli; b->sigmoid = cpu_sigmoid;
     b->accumulate = cpu_accumulate; b->adam = cpu_adam;
     b->sync = cpu_sync; b->destroy = cpu_destroy;
     vr_cpu_fill_layer_ops(b);
     vr_cpu_fill_lik_ops(b);
+    vr_cpu_fill_vae_ops(b);
     *out = b;
     return 0;
 }

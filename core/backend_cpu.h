@@ -17,5 +17,6 @@ static inline int vr_cpu_threads(vr_backend *b) { return ((vr_cpu_ctx *)b->ctx)-
  * activations beyond ReLU) and backend_cpu_lik.c (likelihoods). */
 void vr_cpu_fill_layer_ops(vr_backend *b);
 void vr_cpu_fill_lik_ops(vr_backend *b);
+void vr_cpu_fill_vae_ops(vr_backend *b);   /* backend_cpu_vae.c: objectives, IWAE */
 
 #endif

@@ -1,7 +1,76 @@
-/* backend_cpu_lik.c: the CPU ops of the likelihoods beyond Bernoulli. */
+/* backend_cpu_lik.c: the likelihood ops on the CPU. The per-value math lives
+ * in lik_math.h, shared with the CUDA backend; this file runs it over rows
+ * with OpenMP, reducing each row in a fixed order. */
+#include <math.h>
+#include <string.h>
+
 #include "backend_cpu.h"
+#include "config.h"
+
+/* Per-value log-likelihood and its derivatives w.r.t. the decoder output o and
+ * the log-scale s. */
+static double value_ll(int kind, float x, float o, float s, double *d_o, double *d_s)
+{
+    switch (kind) {
+    case VR_LIK_GAUSSIAN: {
+        double is2 = exp(-2.0 * s), r = (double)x - o;
+        *d_o = r * is2;
+        *d_s = r * r * is2 - 1.0;
+        return -0.9189385332046727 - s - 0.5 * r * r * is2;
+    }
+    default: { /* VR_LIK_BERNOULLI */
+        double l = o, sp = l > 0 ? l + log1p(exp(-l)) : log1p(exp(l));
+        *d_o = x - 1.0 / (1.0 + exp(-l));
+        *d_s = 0;
+        return x * l - sp;
+    }
+    }
+}
+
+static double value_mean(int kind, float o)
+{
+    if (kind == VR_LIK_BERNOULLI) return 1.0 / (1.0 + exp(-(double)o));
+    return o;
+}
+
+static void cpu_likelihood(vr_backend *b, int kind, float *ll, float *dout, float *dls,
+                           const float *out, const float *log_scale, float fixed_ls,
+                           const float *x, int n, int d, const float *w_recon,
+                           const float *row_w, float scale)
+{
+    const float w = w_recon ? w_recon[0] : 1.0f;
+    #pragma omp parallel for num_threads(vr_cpu_threads(b)) schedule(static)
+    for (int i = 0; i < n; i++) {
+        const float *o = out + (size_t)i * d, *xi = x + (size_t)i * d;
+        const double g = -(double)scale * w * (row_w ? row_w[i] : 1.0f);
+        double sum = 0, d_o, d_s;
+        for (int j = 0; j < d; j++) {
+            float s = log_scale ? log_scale[j] : fixed_ls;
+            sum += value_ll(kind, xi[j], o[j], s, &d_o, &d_s);
+            if (dout) dout[(size_t)i * d + j] = (float)(g * d_o);
+        }
+        ll[i] = (float)sum;
+    }
+    if (!dls) return;
+    /* Log-scale gradients sum over rows: parallel over values, rows in order. */
+    #pragma omp parallel for num_threads(vr_cpu_threads(b)) schedule(static)
+    for (int j = 0; j < d; j++) {
+        double acc = 0, d_o, d_s;
+        for (int i = 0; i < n; i++) {
+            value_ll(kind, x[(size_t)i * d + j], out[(size_t)i * d + j], log_scale[j], &d_o, &d_s);
+            acc += -(double)scale * w * (row_w ? row_w[i] : 1.0f) * d_s;
+        }
+        dls[j] += (float)acc;
+    }
+}
+
+static void cpu_lik_mean(vr_backend *b, int kind, float *y, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = (float)value_mean(kind, out[i]);
+}
 
 void vr_cpu_fill_lik_ops(vr_backend *b)
 {
-    (void)b;
+    b->likelihood = cpu_likelihood;
+    b->lik_mean = cpu_lik_mean;
 }

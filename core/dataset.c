@@ -324,6 +324,7 @@ static int load_from(const set_info *set, const char *dir, const vr_spec *spec,
 int vr_dataset_load(vr_dataset *ds, const vr_spec *spec, vr_err *err)
 {
     memset(ds, 0, sizeof *ds);
+    if (spec->data.set == VR_SET_EIGHT_GAUSSIANS) return vr_eight_gaussians(ds, spec, err);
     int kind = (int)spec->data.set;
     if (kind < 0 || kind >= N_SETS) return vr_fail(err, "data.set: unknown set %d", kind);
     const set_info *set = &SETS[kind];
@@ -347,8 +348,10 @@ void vr_dataset_free(vr_dataset *ds)
 {
     if (!ds) return;
     free(ds->train.pixels);
+    free(ds->train.values);
     free(ds->train.labels);
     free(ds->test.pixels);
+    free(ds->test.values);
     free(ds->test.labels);
     memset(ds, 0, sizeof *ds);
 }

@@ -31,11 +31,13 @@ typedef struct {
 int vr_idx_read(const char *path, vr_idx *out, vr_err *err);
 void vr_idx_free(vr_idx *idx);
 
-/* Images as bytes 0..255, row-major [n, c, h, w]. */
+/* Images as bytes 0..255, row-major [n, c, h, w]; or, for real-valued
+ * data (eight_gaussians' points: c = 2, h = w = 1), floats in values. */
 typedef struct {
     int n, c, h, w;
-    uint8_t *pixels;      /* [n, c*h*w] */
-    uint8_t *labels;      /* [n] */
+    uint8_t *pixels;      /* [n, c*h*w], NULL for real-valued data */
+    float *values;        /* [n, c*h*w], NULL for images */
+    uint8_t *labels;      /* [n] class (image sets) or mixture component (points) */
 } vr_images;
 
 typedef struct {
@@ -50,6 +52,12 @@ typedef struct {
  * spec->data.train / spec->data.test images. */
 int vr_dataset_load(vr_dataset *ds, const vr_spec *spec, vr_err *err);
 void vr_dataset_free(vr_dataset *ds);
+
+/* Eight-Gaussians: spec->data.train and spec->data.test points from an equal
+ * mixture of 8 isotropic Gaussians of std 0.2 centred on a circle of radius 5,
+ * drawn from spec->seed (train and test from separate streams); labels are
+ * the components. vr_dataset_load calls it for data.set eight_gaussians. */
+int vr_eight_gaussians(vr_dataset *ds, const vr_spec *spec, vr_err *err);
 
 /* SHA-256 of a byte buffer as 64 lowercase hex digits plus NUL. */
 void vr_sha256_hex(const void *data, size_t len, char out[65]);

@@ -20,7 +20,9 @@ typedef enum {
     VR_RNG_NOISE = 4,       /* latent noise: counter = step */
     VR_RNG_EVAL = 5,        /* evaluation noise: counter = eval slot */
     VR_RNG_STATIC = 6,      /* static binarisation of a dataset (seed-independent) */
-    VR_RNG_TENSORS = 7      /* prior samples and interpolations for /tensors */
+    VR_RNG_TENSORS = 7,     /* prior samples and interpolations for /tensors */
+    VR_RNG_DATA = 8,        /* generated datasets (eight_gaussians): counter = split */
+    VR_RNG_EVAL_IWAE = 9    /* test_iwae noise: counter = first pair of a chunk */
 } vr_rng_purpose;
 
 typedef struct {

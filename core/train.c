@@ -1,5 +1,5 @@
-/* train.c: the training step, its logging and evaluation, and the tensors a
- * run leaves behind. See train.h for the quantities recorded. */
+/* train.c: set-up, the training step, logging and the training loop. See
+ * train.h for the quantities recorded and objective.h for the objectives. */
 #include "train.h"
 
 #include <math.h>
@@ -7,20 +7,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "objective.h"
+#include "train_internal.h"
+
 const char *const vr_metric_names[VR_N_METRICS] = {
     "step", "wall_s", "loss", "elbo", "recon", "kl", "kl_weight", "multiplier"};
-const char *const vr_eval_names[VR_N_EVAL] = {"step", "test_elbo", "test_recon", "test_kl"};
+const char *const vr_eval_names[VR_N_EVAL] = {"step", "test_elbo", "test_recon", "test_kl",
+                                              "test_iwae"};
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float kl_weight(const vr_trainer *t)
-{
-    return t->spec->objective.kind == VR_OBJ_BETA ? (float)t->spec->objective.beta : 1.0f;
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -48,6 +47,30 @@ static uint8_t *upload_images(vr_trainer *t, const vr_images *im, int binarize,
     return dev;
 }
 
+static float *upload_values(vr_trainer *t, const vr_images *im)
+{
+    size_t bytes = sizeof(float) * im->n * t->d;
+    float *dev = t->b->alloc(t->b, bytes);
+    if (dev) t->b->upload(t->b, dev, im->values, bytes);
+    return dev;
+}
+
+static int upload_data(vr_trainer *t, const vr_dataset *ds, vr_err *err)
+{
+    const vr_spec *s = t->spec;
+    if (t->real_valued) {
+        t->train_f = upload_values(t, &ds->train);
+        t->test_f = upload_values(t, &ds->test);
+        if (!t->train_f || !t->test_f) return vr_fail(err, "out of memory for the dataset");
+        return 0;
+    }
+    int bin = s->data.binarize != VR_BIN_NONE;
+    t->train_px = upload_images(t, &ds->train, s->data.binarize == VR_BIN_STATIC, 0);
+    t->test_px = upload_images(t, &ds->test, bin, 1);
+    if (!t->train_px || !t->test_px) return vr_fail(err, "out of memory for the dataset");
+    return 0;
+}
+
 static void *balloc(vr_trainer *t, size_t bytes, int *failed)
 {
     void *p = t->b->alloc(t->b, bytes ? bytes : 1);
@@ -57,8 +80,8 @@ static void *balloc(vr_trainer *t, size_t bytes, int *failed)
 
 static int alloc_buffers(vr_trainer *t, vr_err *err)
 {
-    int bad = 0, n = t->n, L = t->model.latent;
-    size_t P = t->model.n_params;
+    int bad = 0, n = t->n, R = t->rows, L = t->model.latent;
+    size_t P = t->n_params, idx = (size_t)(t->ntest > R ? t->ntest : R);
     float *block = balloc(t, sizeof(float) * 4 * P, &bad);
     if (bad) return vr_fail(err, "out of memory for %zu parameters", P);
     t->params = block; t->grads = block + P; t->adam_m = block + 2 * P; t->adam_v = block + 3 * P;
@@ -66,18 +89,30 @@ static int alloc_buffers(vr_trainer *t, vr_err *err)
     t->w_train = (vr_weights){t->params, t->grads, t->state, 1};
     t->w_eval = (vr_weights){t->params, NULL, t->state, 0};
     t->perm = balloc(t, sizeof(int32_t) * t->ntrain, &bad);
-    t->test_idx = balloc(t, sizeof(int32_t) * t->ntest, &bad);
+    t->test_idx = balloc(t, sizeof(int32_t) * idx, &bad);
     t->x = balloc(t, sizeof(float) * n * t->d, &bad);
-    t->dlogits = balloc(t, sizeof(float) * n * t->d, &bad);
-    t->eps = balloc(t, sizeof(float) * n * L, &bad);
-    t->z = balloc(t, sizeof(float) * n * L, &bad);
-    t->dz = balloc(t, sizeof(float) * n * L, &bad);
+    t->x_rep = balloc(t, sizeof(float) * R * t->d, &bad);
+    t->dout = balloc(t, sizeof(float) * R * t->d, &bad);
+    t->eps = balloc(t, sizeof(float) * R * L, &bad);
+    t->z = balloc(t, sizeof(float) * R * L, &bad);
+    t->dz = balloc(t, sizeof(float) * R * L, &bad);
     t->dhead = balloc(t, sizeof(float) * n * 2 * L, &bad);
+    t->head_rep = balloc(t, sizeof(float) * R * 2 * L, &bad);
+    t->iwae_cap = t->spec->eval.iwae_images < t->ntest ? t->spec->eval.iwae_images : t->ntest;
+    t->iwae_heads = balloc(t, sizeof(float) * t->iwae_cap * 2 * L, &bad);
     t->kl = balloc(t, sizeof(float) * n, &bad);
-    t->ll = balloc(t, sizeof(float) * n, &bad);
-    t->acc = balloc(t, sizeof(double) * 4, &bad);
-    t->perm_host = malloc(sizeof(int32_t) * (t->ntrain > t->ntest ? t->ntrain : t->ntest));
-    if (bad || !t->perm_host) return vr_fail(err, "out of memory for batch %d", n);
+    t->lossv = balloc(t, sizeof(float) * n, &bad);
+    t->bound = balloc(t, sizeof(float) * n, &bad);
+    t->ll = balloc(t, sizeof(float) * R, &bad);
+    t->lpq = balloc(t, sizeof(float) * R, &bad);
+    t->wn = balloc(t, sizeof(float) * R, &bad);
+    t->obj = balloc(t, sizeof(float) * VR_OS_LEN, &bad);
+    t->acc = balloc(t, sizeof(double) * VR_ACC_LEN, &bad);
+    t->perm_host = malloc(sizeof(int32_t) * (t->ntrain > (int)idx ? (size_t)t->ntrain : idx));
+    t->host_ll = malloc(sizeof(float) * R);
+    t->host_lpq = malloc(sizeof(float) * R);
+    if (bad || !t->perm_host || !t->host_ll || !t->host_lpq)
+        return vr_fail(err, "out of memory for batch %d x %d samples", n, t->k);
     return 0;
 }
 
@@ -97,11 +132,13 @@ oom:
 
 static void init_params(vr_trainer *t)
 {
-    size_t P = t->model.n_params;
+    size_t P = t->n_params;
     float *host = calloc(P, sizeof(float));
     vr_rng_key key = vr_rng_make_key((uint64_t)t->spec->seed, VR_RNG_INIT);
     vr_net_init_params(&t->model.enc, host, key);
     vr_net_init_params(&t->model.dec, host, key);
+    for (int j = 0; t->learned_scale && j < t->d; j++)
+        host[t->ls_off + j] = (float)t->spec->likelihood.init_log_scale;
     t->b->upload(t->b, t->params, host, sizeof(float) * P);
     free(host);
     if (!t->model.n_state) return;
@@ -112,6 +149,43 @@ static void init_params(vr_trainer *t)
     free(state);
 }
 
+/* The KL weight of an annealed run at STEP: linear from start to end. */
+static float anneal_weight(const vr_spec *s, long step)
+{
+    double f = step >= s->objective.anneal.steps ? 1.0 : (double)step / s->objective.anneal.steps;
+    return (float)(s->objective.anneal.start + f * (s->objective.anneal.end - s->objective.anneal.start));
+}
+
+static void init_objective(vr_trainer *t)
+{
+    const vr_spec *s = t->spec;
+    float st[VR_OS_LEN] = {[VR_OS_W_RECON] = 1, [VR_OS_W_KL] = 1, [VR_OS_MULT] = NAN};
+    if (s->objective.kind == VR_OBJ_BETA) st[VR_OS_W_KL] = (float)s->objective.beta;
+    if (s->objective.kind == VR_OBJ_ANNEAL) st[VR_OS_W_KL] = anneal_weight(s, 0);
+    if (s->objective.kind == VR_OBJ_GECO) {
+        double lambda = s->objective.geco.init;
+        st[VR_OS_MULT] = st[VR_OS_W_RECON] = (float)lambda;
+        st[VR_OS_NU] = (float)(lambda > 20 ? lambda : log(expm1(lambda)));  /* softplus^-1 */
+        st[VR_OS_TARGET] = (float)s->objective.geco.target;
+        st[VR_OS_OFFSET] = (float)(lambda * s->objective.geco.target);
+    }
+    t->b->upload(t->b, t->obj, st, sizeof st);
+}
+
+static int check_combination(const vr_spec *s, const vr_dataset *ds, vr_err *err)
+{
+    int points = ds->train.values != NULL;
+    if (points && s->likelihood.kind != VR_LIK_GAUSSIAN)
+        return vr_fail(err, "likelihood.kind: eight_gaussians are real-valued points: use "
+                       "gaussian (bernoulli, continuous_bernoulli and logistic model pixels)");
+    if (points && s->model.arch != VR_ARCH_MLP)
+        return vr_fail(err, "model.arch: eight_gaussians are 2-D points: use mlp");
+    if (s->likelihood.kind == VR_LIK_LOGISTIC && s->data.binarize != VR_BIN_NONE)
+        return vr_fail(err, "likelihood.kind logistic models 8-bit grey levels: set "
+                       "data.binarize: none");
+    return 0;
+}
+
 int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
                     vr_backend *b, vr_err *err)
 {
@@ -119,25 +193,33 @@ int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
     t->spec = spec;
     t->b = b;
     t->n = spec->train.batch;
+    t->k = spec->objective.kind == VR_OBJ_IWAE ? spec->objective.samples : 1;
+    t->rows = t->n * t->k;
     t->ntrain = ds->train.n;
     t->ntest = ds->test.n;
+    t->real_valued = ds->train.values != NULL;
+    t->ls = spec->model.posterior == VR_POST_LOG_VAR ? 0.5f : 1.0f;
     vr_shape x = {ds->train.c, ds->train.h, ds->train.w};
     t->d = (int)vr_shape_size(x);
     t->epoch = -1;
+    if (check_combination(spec, ds, err)) return -1;
     if (t->ntrain < t->n)
         return vr_fail(err, "train.batch %d is larger than the training set (%d images)",
                        t->n, t->ntrain);
     if (vr_model_build(&t->model, spec, x, err)) return -1;
-    if (vr_net_plan(&t->model.enc, b, t->n, err) || vr_net_plan(&t->model.dec, b, t->n, err))
+    t->learned_scale = spec->likelihood.kind == VR_LIK_LOGISTIC ||
+                       (spec->likelihood.kind == VR_LIK_GAUSSIAN &&
+                        spec->likelihood.variance == VR_VAR_LEARNED);
+    t->fixed_ls = (float)log(spec->likelihood.sigma);
+    t->ls_off = t->model.n_params;
+    t->n_params = t->model.n_params + (t->learned_scale ? (size_t)t->d : 0);
+    if (vr_net_plan(&t->model.enc, b, t->n, err) || vr_net_plan(&t->model.dec, b, t->rows, err))
         return -1;
-    if (alloc_buffers(t, err) || alloc_history(t, err)) return -1;
-    int bin = spec->data.binarize != VR_BIN_NONE;
-    t->train_px = upload_images(t, &ds->train, spec->data.binarize == VR_BIN_STATIC, 0);
-    t->test_px = upload_images(t, &ds->test, bin, 1);
-    if (!t->train_px || !t->test_px) return vr_fail(err, "out of memory for the dataset");
+    if (alloc_buffers(t, err) || alloc_history(t, err) || upload_data(t, ds, err)) return -1;
     for (int i = 0; i < t->ntest; i++) t->perm_host[i] = i;
     b->upload(b, t->test_idx, t->perm_host, sizeof(int32_t) * t->ntest);
     init_params(t);
+    init_objective(t);
     t->t0 = now_s();
     return 0;
 }
@@ -148,13 +230,17 @@ void vr_trainer_free(vr_trainer *t)
     if (!b) return;
     vr_net_release(&t->model.enc, b);
     vr_net_release(&t->model.dec, b);
-    void *dev[] = {t->params, t->state, t->perm, t->test_idx, t->x, t->dlogits, t->eps, t->z, t->dz,
-                   t->dhead, t->kl, t->ll, t->acc, t->train_px, t->test_px};
+    void *dev[] = {t->params, t->state, t->perm, t->test_idx, t->x, t->x_rep, t->dout,
+                   t->eps, t->z, t->dz, t->dhead, t->head_rep, t->iwae_heads, t->kl, t->lossv, t->bound,
+                   t->ll, t->lpq, t->wn, t->obj, t->acc, t->train_px, t->test_px,
+                   t->train_f, t->test_f};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) b->free(b, dev[i]);
     for (int k = 0; k < VR_N_METRICS; k++) free(t->metrics[k]);
     for (int k = 0; k < VR_N_EVAL; k++) free(t->eval[k]);
     free(t->perm_host);
+    free(t->host_ll);
+    free(t->host_lpq);
     memset(t, 0, sizeof *t);
 }
 
@@ -175,98 +261,133 @@ static void set_epoch(vr_trainer *t, long epoch)
     t->epoch = epoch;
 }
 
+/* x <- rows idx[0..n) of the train or test data (as the model sees them). */
+void vr_trainer_gather(vr_trainer *t, float *x, int test, const int32_t *idx, int n,
+                       int dynamic, uint64_t counter)
+{
+    vr_backend *b = t->b;
+    if (t->real_valued) {
+        b->gather_f32(b, x, test ? t->test_f : t->train_f, idx, n, t->d);
+        return;
+    }
+    b->gather(b, x, test ? t->test_px : t->train_px, idx, n, t->d, dynamic,
+              vr_rng_make_key((uint64_t)t->spec->seed, VR_RNG_BINARIZE), counter);
+}
+
+/* Likelihood of x (rows n) under the decoder output out; gradients into dout
+ * and the log-scales' grads when dout is not NULL. */
+void vr_trainer_likelihood(vr_trainer *t, const float *out, const float *x, int n,
+                           float *dout, const float *row_w, float scale)
+{
+    const float *ls = t->learned_scale ? t->params + t->ls_off : NULL;
+    float *dls = t->learned_scale && dout ? t->grads + t->ls_off : NULL;
+    t->b->likelihood(t->b, (int)t->spec->likelihood.kind, t->ll, dout, dls, out, ls,
+                     t->fixed_ls, x, n, t->d, t->obj + VR_OS_W_RECON, row_w, scale);
+}
+
+static void accumulate_weights(vr_trainer *t)
+{
+    vr_backend *b = t->b;
+    b->accumulate(b, t->acc + VR_ACC_W_KL, t->obj + VR_OS_W_KL, 1);
+    b->accumulate(b, t->acc + VR_ACC_W_RECON, t->obj + VR_OS_W_RECON, 1);
+    b->accumulate(b, t->acc + VR_ACC_MULT, t->obj + VR_OS_MULT, 1);
+}
+
+static void step_elbo(vr_trainer *t, const float *head)
+{
+    vr_backend *b = t->b;
+    const int n = t->n, L = t->model.latent;
+    b->gauss_sample(b, t->z, t->kl, head, t->eps, n, L, t->ls);
+    const float *out = vr_net_forward(&t->model.dec, b, &t->w_train, t->z, n);
+    vr_trainer_likelihood(t, out, t->x, n, t->dout, NULL, 1.0f / n);
+    b->objective_terms(b, t->lossv, t->ll, t->kl, n, t->obj);
+    b->accumulate(b, t->acc + VR_ACC_LL, t->ll, (size_t)n);
+    b->accumulate(b, t->acc + VR_ACC_LOSS, t->lossv, (size_t)n);
+    vr_net_backward(&t->model.dec, b, &t->w_train, t->z, t->dout, t->dz, n);
+    b->gauss_bwd(b, t->dhead, t->dz, head, t->eps, n, L, t->ls, t->obj + VR_OS_W_KL, 1.0f / n);
+}
+
+/* The importance-weighted bound: k samples per image through the decoder,
+ * the gradient with the normalised weights held constant. */
+static void step_iwae(vr_trainer *t, const float *head)
+{
+    vr_backend *b = t->b;
+    const int n = t->n, k = t->k, R = t->rows, L = t->model.latent;
+    b->gauss_sample(b, t->z, t->kl, head, t->eps, n, L, t->ls);  /* the KL metric */
+    b->iwae_sample(b, t->z, t->lpq, head, t->eps, n, k, L, t->ls);
+    b->repeat_rows(b, t->x_rep, t->x, n, t->d, k);
+    const float *out = vr_net_forward(&t->model.dec, b, &t->w_train, t->z, R);
+    vr_trainer_likelihood(t, out, t->x_rep, R, NULL, NULL, 0.0f);
+    b->iwae_weights(b, t->wn, t->bound, t->ll, t->lpq, n, k);
+    vr_trainer_likelihood(t, out, t->x_rep, R, t->dout, t->wn, 1.0f / n);
+    b->accumulate(b, t->acc + VR_ACC_LL, t->ll, (size_t)R);
+    b->accumulate(b, t->acc + VR_ACC_LOSS, t->bound, (size_t)n);
+    vr_net_backward(&t->model.dec, b, &t->w_train, t->z, t->dout, t->dz, R);
+    b->iwae_head_bwd(b, t->dhead, t->dz, t->z, head, t->eps, t->wn, n, k, L, t->ls, 1.0f / n);
+}
+
 void vr_trainer_step(vr_trainer *t)
 {
     vr_backend *b = t->b;
     const vr_spec *s = t->spec;
     const int n = t->n, L = t->model.latent;
     const long per_epoch = t->ntrain / n, step = t->step;
-    const uint64_t seed = (uint64_t)s->seed;
 
     if (step / per_epoch != t->epoch) set_epoch(t, step / per_epoch);
-    const int32_t *idx = t->perm + (step % per_epoch) * n;
-    b->gather(b, t->x, t->train_px, idx, n, t->d, s->data.binarize == VR_BIN_DYNAMIC,
-              vr_rng_make_key(seed, VR_RNG_BINARIZE), (uint64_t)step);
-    b->normal(b, t->eps, (size_t)n * L, vr_rng_make_key(seed, VR_RNG_NOISE), (uint64_t)step);
+    vr_trainer_gather(t, t->x, 0, t->perm + (step % per_epoch) * n, n,
+                      s->data.binarize == VR_BIN_DYNAMIC, (uint64_t)step);
+    b->normal(b, t->eps, (size_t)t->rows * L, vr_rng_make_key((uint64_t)s->seed, VR_RNG_NOISE),
+              (uint64_t)step);
+    b->fill(b, t->grads, 0.0f, t->n_params);
+    accumulate_weights(t);
 
     const float *head = vr_net_forward(&t->model.enc, b, &t->w_train, t->x, n);
-    b->gauss_sample(b, t->z, t->kl, head, t->eps, n, L);
-    const float *logits = vr_net_forward(&t->model.dec, b, &t->w_train, t->z, n);
-    b->bernoulli(b, t->ll, t->dlogits, logits, t->x, n, t->d, 1.0f / n);
-
-    b->fill(b, t->grads, 0.0f, t->model.n_params);
-    vr_net_backward(&t->model.dec, b, &t->w_train, t->z, t->dlogits, t->dz, n);
-    b->gauss_bwd(b, t->dhead, t->dz, head, t->eps, n, L, kl_weight(t) / n);
+    if (t->k > 1 || s->objective.kind == VR_OBJ_IWAE) step_iwae(t, head);
+    else step_elbo(t, head);
+    b->accumulate(b, t->acc + VR_ACC_KL, t->kl, (size_t)n);
     vr_net_backward(&t->model.enc, b, &t->w_train, t->x, t->dhead, NULL, n);
 
     const struct vr_optimizer_spec *o = &s->train.optimizer;
-    b->adam(b, t->params, t->grads, t->adam_m, t->adam_v, t->model.n_params, (float)o->lr,
+    b->adam(b, t->params, t->grads, t->adam_m, t->adam_v, t->n_params, (float)o->lr,
             (float)o->beta1, (float)o->beta2, (float)o->eps, step + 1);
-    b->accumulate(b, t->acc + 0, t->ll, (size_t)n);
-    b->accumulate(b, t->acc + 1, t->kl, (size_t)n);
+    if (s->objective.kind == VR_OBJ_GECO)
+        b->geco_update(b, t->obj, t->ll, n, (float)s->objective.geco.target,
+                       (float)s->objective.geco.lr, (int)s->objective.geco.variant,
+                       (float)s->objective.geco.alpha);
+    if (s->objective.kind == VR_OBJ_ANNEAL)
+        b->fill(b, t->obj + VR_OS_W_KL, anneal_weight(s, step + 1), 1);
     t->step++;
     t->since_log++;
 }
 
-/* ---- logging and evaluation -------------------------------------------------- */
+/* ---- logging ---------------------------------------------------------------- */
 
 static double wall(const vr_trainer *t) { return t->wall_before + now_s() - t->t0; }
 
 int vr_trainer_log(vr_trainer *t, vr_err *err)
 {
     if (t->since_log == 0) return 0;
-    double acc[4], zero[2] = {0, 0};
+    double acc[VR_ACC_LEN], zero[VR_ACC_EVAL_LL] = {0};
     t->b->download(t->b, acc, t->acc, sizeof acc);
     t->b->upload(t->b, t->acc, zero, sizeof zero);
-    double count = (double)t->since_log * t->n;
-    double recon = acc[0] / count, kl = acc[1] / count, w = kl_weight(t);
+    double steps = (double)t->since_log, images = steps * t->n;
+    double recon = acc[VR_ACC_LL] / (images * t->k), kl = acc[VR_ACC_KL] / images;
+    double loss = acc[VR_ACC_LOSS] / images;
+    if (t->spec->objective.kind == VR_OBJ_IWAE) loss = -loss;  /* minus the bound */
     double row[VR_N_METRICS] = {
-        [VR_M_STEP] = (double)t->step, [VR_M_WALL] = wall(t),
-        [VR_M_LOSS] = -(recon - w * kl), [VR_M_ELBO] = recon - kl,
-        [VR_M_RECON] = recon, [VR_M_KL] = kl, [VR_M_KL_WEIGHT] = w,
-        [VR_M_MULTIPLIER] = NAN};  /* no multiplier without GECO */
+        [VR_M_STEP] = (double)t->step, [VR_M_WALL] = wall(t), [VR_M_LOSS] = loss,
+        [VR_M_ELBO] = recon - kl, [VR_M_RECON] = recon, [VR_M_KL] = kl,
+        [VR_M_KL_WEIGHT] = acc[VR_ACC_W_KL] / acc[VR_ACC_W_RECON],
+        [VR_M_MULTIPLIER] = acc[VR_ACC_MULT] / steps};
     t->since_log = 0;
     if (t->n_rows < t->cap_rows) {
         for (int k = 0; k < VR_N_METRICS; k++) t->metrics[k][t->n_rows] = row[k];
         t->n_rows++;
     }
-    if (!isfinite(row[VR_M_LOSS]))
+    if (!isfinite(loss))
         return vr_fail(err, "step %ld: loss is %s (recon %g, kl %g): training diverged; "
                        "try a smaller train.optimizer.lr", t->step,
-                       isnan(row[VR_M_LOSS]) ? "NaN" : "infinite", recon, kl);
-    return 0;
-}
-
-int vr_trainer_evaluate(vr_trainer *t, vr_err *err)
-{
-    vr_backend *b = t->b;
-    const int L = t->model.latent;
-    vr_rng_key key = vr_rng_make_key((uint64_t)t->spec->seed, VR_RNG_EVAL);
-    double acc[4], zero[2] = {0, 0};
-    b->upload(b, t->acc + 2, zero, sizeof zero);
-    for (int first = 0, chunk = 0; first < t->ntest; first += t->n, chunk++) {
-        int n = t->ntest - first < t->n ? t->ntest - first : t->n;
-        b->gather(b, t->x, t->test_px, t->test_idx + first, n, t->d, 0, key, 0);
-        b->normal(b, t->eps, (size_t)n * L, key, (uint64_t)chunk);
-        const float *head = vr_net_forward(&t->model.enc, b, &t->w_eval, t->x, n);
-        b->gauss_sample(b, t->z, t->kl, head, t->eps, n, L);
-        const float *logits = vr_net_forward(&t->model.dec, b, &t->w_eval, t->z, n);
-        b->bernoulli(b, t->ll, NULL, logits, t->x, n, t->d, 0.0f);
-        b->accumulate(b, t->acc + 2, t->ll, (size_t)n);
-        b->accumulate(b, t->acc + 3, t->kl, (size_t)n);
-    }
-    b->download(b, acc, t->acc, sizeof acc);
-    double recon = acc[2] / t->ntest, kl = acc[3] / t->ntest;
-    if (t->n_eval < t->cap_eval) {
-        t->eval[VR_E_STEP][t->n_eval] = (double)t->step;
-        t->eval[VR_E_ELBO][t->n_eval] = recon - kl;
-        t->eval[VR_E_RECON][t->n_eval] = recon;
-        t->eval[VR_E_KL][t->n_eval] = kl;
-        t->n_eval++;
-    }
-    if (!isfinite(recon - kl))
-        return vr_fail(err, "step %ld: test ELBO is %s: the model diverged", t->step,
-                       isnan(recon - kl) ? "NaN" : "infinite");
+                       isnan(loss) ? "NaN" : "infinite", recon, kl);
     return 0;
 }
 
@@ -307,108 +428,4 @@ int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
         }
     }
     return 0;
-}
-
-/* ---- tensors ------------------------------------------------------------------ */
-
-/* Decodes count latents (host) to Bernoulli means (host), a batch at a time. */
-static void decode_to_host(vr_trainer *t, const float *z, int count, float *out)
-{
-    vr_backend *b = t->b;
-    const int L = t->model.latent;
-    for (int first = 0; first < count; first += t->n) {
-        int n = count - first < t->n ? count - first : t->n;
-        b->upload(b, t->z, z + (size_t)first * L, sizeof(float) * n * L);
-        const float *logits = vr_net_forward(&t->model.dec, b, &t->w_eval, t->z, n);
-        b->sigmoid(b, t->dlogits, logits, (size_t)n * t->d);
-        b->download(b, out + (size_t)first * t->d, t->dlogits, sizeof(float) * n * t->d);
-    }
-}
-
-/* Posterior heads (mean, log-scale) of test images [0, count), to the host. */
-static void encode_test_to_host(vr_trainer *t, int count, float *head)
-{
-    vr_backend *b = t->b;
-    const int L2 = 2 * t->model.latent;
-    vr_rng_key unused = {{0, 0}};
-    for (int first = 0; first < count; first += t->n) {
-        int n = count - first < t->n ? count - first : t->n;
-        b->gather(b, t->x, t->test_px, t->test_idx + first, n, t->d, 0, unused, 0);
-        const float *h = vr_net_forward(&t->model.enc, b, &t->w_eval, t->x, n);
-        b->download(b, head + (size_t)first * L2, h, sizeof(float) * n * L2);
-    }
-}
-
-int vr_trainer_tensors(vr_trainer *t, const vr_dataset *ds, vr_tensors *out, vr_err *err)
-{
-    const int L = t->model.latent, d = t->d;
-    const int show = t->ntest < 64 ? t->ntest : 64;
-    vr_rng_key key = vr_rng_make_key((uint64_t)t->spec->seed, VR_RNG_TENSORS);
-    memset(out, 0, sizeof *out);
-    out->n_show = show;
-    out->interp_rows = 8;
-    out->interp_steps = 10;
-    int ni = out->interp_rows * out->interp_steps;
-    out->data = malloc(sizeof(float) * show * d);
-    out->reconstructions = malloc(sizeof(float) * show * d);
-    out->samples = malloc(sizeof(float) * 64 * d);
-    out->interpolations = malloc(sizeof(float) * ni * d);
-    out->latent_mean = malloc(sizeof(float) * t->ntest * L);
-    out->labels = malloc(sizeof(int32_t) * t->ntest);
-    float *head = malloc(sizeof(float) * t->ntest * 2 * L);
-    float *z = malloc(sizeof(float) * (ni > 64 ? ni : 64) * L);
-    uint8_t *px = malloc((size_t)show * d);
-    if (!out->data || !out->reconstructions || !out->samples || !out->interpolations ||
-        !out->latent_mean || !out->labels || !head || !z || !px) {
-        free(head); free(z); free(px);
-        vr_tensors_free(out);
-        return vr_fail(err, "out of memory for the result tensors");
-    }
-    /* data: the test images as the model sees them (binarised if it is). */
-    t->b->download(t->b, px, t->test_px, (size_t)show * d);
-    for (size_t i = 0; i < (size_t)show * d; i++) out->data[i] = px[i] / 255.0f;
-
-    encode_test_to_host(t, t->ntest, head);
-    for (int i = 0; i < t->ntest; i++) {
-        memcpy(out->latent_mean + (size_t)i * L, head + (size_t)i * 2 * L, sizeof(float) * L);
-        out->labels[i] = ds->test.labels[i];
-    }
-    /* reconstructions: the Bernoulli mean at one z ~ q(z|x). */
-    for (int i = 0; i < show; i++)
-        for (int j = 0; j < L; j++) {
-            const float *h = head + (size_t)i * 2 * L;
-            z[i * L + j] = h[j] + expf(h[L + j]) * vr_rng_normal_at(key, 0, (uint64_t)i * L + j);
-        }
-    decode_to_host(t, z, show, out->reconstructions);
-    /* samples: the Bernoulli mean at z ~ N(0, I). */
-    for (int i = 0; i < 64 * L; i++) z[i] = vr_rng_normal_at(key, 1, (uint64_t)i);
-    decode_to_host(t, z, 64, out->samples);
-    /* interpolations: sqrt(a) z1 + sqrt(1 - a) z2 keeps z ~ N(0, I) along the path. */
-    for (int r = 0; r < out->interp_rows; r++)
-        for (int k = 0; k < out->interp_steps; k++) {
-            double a = (double)k / (out->interp_steps - 1);
-            for (int j = 0; j < L; j++) {
-                float z1 = vr_rng_normal_at(key, 2, (uint64_t)r * L + j);
-                float z2 = vr_rng_normal_at(key, 3, (uint64_t)r * L + j);
-                z[(r * out->interp_steps + k) * L + j] =
-                    (float)(sqrt(a) * z1 + sqrt(1.0 - a) * z2);
-            }
-        }
-    decode_to_host(t, z, ni, out->interpolations);
-    free(head); free(z); free(px);
-    return 0;
-}
-
-void vr_tensors_free(vr_tensors *tt)
-{
-    free(tt->data); free(tt->reconstructions); free(tt->samples);
-    free(tt->interpolations); free(tt->latent_mean); free(tt->labels);
-    memset(tt, 0, sizeof *tt);
-}
-
-float *vr_trainer_params_host(vr_trainer *t)
-{
-    float *host = malloc(sizeof(float) * t->model.n_params);
-    if (host) t->b->download(t->b, host, t->params, sizeof(float) * t->model.n_params);
-    return host;
 }

@@ -1,17 +1,22 @@
 /* train.h: one run's training state, its step, its evaluation.
  *
  * vr_trainer_init allocates everything a run needs (parameters, gradients,
- * Adam state, activations, the dataset on the backend, the metric history
- * for every log and eval point); after it, the step loop allocates nothing.
- * A run is a value: several trainers can live in one process.
+ * Adam state, activations, the dataset on the backend, the objective's
+ * state, the metric history for every log and eval point); after it, the
+ * step loop allocates nothing. A run is a value: several trainers can live
+ * in one process.
  *
- * Metrics are averages over the steps since the previous log row:
- *   recon  = E log p(x|z)        (nats per image, one z ~ q(z|x))
- *   kl     = KL(q(z|x) || N(0,I)) (nats per image)
- *   elbo   = recon - kl
- *   loss   = -(recon - kl_weight * kl)  (what the optimiser minimises)
- * Evaluation (at step 0, every eval_every steps, and at the end) runs the
- * same quantities over the test subset with fixed noise.
+ * Metrics are averages over the steps since the previous log row, in nats
+ * per image (docs/models.md):
+ *   recon      E log p(x|z), one z ~ q(z|x) (IWAE: the mean over its k samples)
+ *   kl         KL(q(z|x) || N(0, I)), analytic
+ *   elbo       recon - kl
+ *   loss       what the optimiser minimises (objective.h; IWAE: minus the bound)
+ *   kl_weight  w_kl / w_recon: the KL weight in ELBO units (GECO: 1 / lambda)
+ *   multiplier GECO's lambda (NaN without GECO)
+ * Evaluation (at step 0, every eval_every steps, at the end) computes the
+ * test ELBO and its terms over the test subset with fixed noise, and the
+ * importance-sampled log-likelihood estimate test_iwae.
  */
 #ifndef VR_TRAIN_H
 #define VR_TRAIN_H
@@ -26,39 +31,59 @@
 
 enum { VR_M_STEP, VR_M_WALL, VR_M_LOSS, VR_M_ELBO, VR_M_RECON, VR_M_KL, VR_M_KL_WEIGHT,
        VR_M_MULTIPLIER, VR_N_METRICS };
-enum { VR_E_STEP, VR_E_ELBO, VR_E_RECON, VR_E_KL, VR_N_EVAL };
+enum { VR_E_STEP, VR_E_ELBO, VR_E_RECON, VR_E_KL, VR_E_IWAE, VR_N_EVAL };
 
 extern const char *const vr_metric_names[VR_N_METRICS]; /* "step", "wall_s", ... */
 extern const char *const vr_eval_names[VR_N_EVAL];       /* "step", "test_elbo", ... */
+
+/* Slots of the backend-side accumulator. */
+enum { VR_ACC_LL, VR_ACC_KL, VR_ACC_LOSS, VR_ACC_W_KL, VR_ACC_W_RECON, VR_ACC_MULT,
+       VR_ACC_EVAL_LL, VR_ACC_EVAL_KL, VR_ACC_LEN };
 
 typedef struct {
     const vr_spec *spec;
     vr_backend *b;
     vr_model model;
-    int n;                        /* batch */
+    int n;                        /* images per step */
+    int k;                        /* samples per image (IWAE's k, else 1) */
+    int rows;                     /* n * k: the decoder's batch */
     int d;                        /* values per image */
     int ntrain, ntest;
+    int real_valued;              /* points (floats) rather than 8-bit images */
+    float ls;                     /* log sigma = ls * head: 1 log-scale, 0.5 log-var */
+    int learned_scale;            /* the likelihood has learned log-scales [d] */
+    size_t ls_off;                /* ... at this offset of the param block */
+    size_t n_params;              /* model's parameters plus the log-scales */
+    float fixed_ls;               /* log-scale when not learned */
 
     /* backend memory */
     float *params, *grads, *adam_m, *adam_v;   /* [P] each, one block */
     float *state;                              /* [S] BatchNorm running statistics */
     vr_weights w_train, w_eval;                /* views of the blocks for the layers */
-    uint8_t *train_px, *test_px;               /* [ntrain, d], [ntest, d] */
+    uint8_t *train_px, *test_px;               /* [ntrain, d], [ntest, d] images */
+    float *train_f, *test_f;                   /* the same for real-valued data */
     int32_t *perm;                             /* [ntrain] this epoch's order */
-    int32_t *test_idx;                         /* [ntest] 0..ntest-1 */
+    int32_t *test_idx;                         /* [max(ntest, rows)] indices */
     float *x;                                  /* [n, d] */
-    float *eps, *z, *dz;                       /* [n, L] */
+    float *x_rep;                              /* [rows, d] x repeated k times (IWAE, eval) */
+    float *eps, *z, *dz;                       /* [rows, L] */
     float *dhead;                              /* [n, 2L] */
-    float *kl, *ll;                            /* [n] */
-    float *dlogits;                            /* [n, d] */
-    double *acc;                               /* [2]: sum recon, sum kl */
+    float *head_rep;                           /* [rows, 2L] heads per pair (test_iwae) */
+    float *iwae_heads;                         /* [iwae_cap, 2L] test_iwae's posteriors */
+    int iwae_cap;                              /* min(eval.iwae_images, ntest) */
+    float *kl, *lossv, *bound;                 /* [n] */
+    float *ll, *lpq, *wn;                      /* [rows] */
+    float *dout;                               /* [rows, d] */
+    float *obj;                                /* [VR_OS_LEN] objective state */
+    double *acc;                               /* [VR_ACC_LEN] */
 
     /* host */
-    int32_t *perm_host;                        /* [ntrain] */
+    int32_t *perm_host;                        /* [max(ntrain, rows)] */
+    float *host_ll, *host_lpq;                 /* [rows] test_iwae chunks */
     long epoch;                                /* epoch whose order is in perm */
     long step;                                 /* steps done */
     long since_log;                            /* steps since the last log row */
-    double t0;                                 /* monotonic start of training */
+    double t0;                                 /* monotonic start of this session */
     double wall_before;                        /* wall time of earlier sessions */
 
     double *metrics[VR_N_METRICS];             /* [cap_rows] */
@@ -71,7 +96,7 @@ typedef struct {
 } vr_trainer;
 
 /* Builds the model, uploads the data, allocates every buffer and initialises
- * the parameters from the run's seed. */
+ * the parameters and the objective's state from the run's spec and seed. */
 int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
                     vr_backend *b, vr_err *err);
 void vr_trainer_free(vr_trainer *t);
@@ -83,8 +108,13 @@ void vr_trainer_step(vr_trainer *t);
  * loss is not finite. */
 int vr_trainer_log(vr_trainer *t, vr_err *err);
 
-/* Evaluates on the test subset and appends an eval row. */
+/* Evaluates on the test subset and appends an eval row (train_eval.c). */
 int vr_trainer_evaluate(vr_trainer *t, vr_err *err);
+
+/* test_iwae alone: the mean over the first `images` test images of
+ * log (1/K sum_k p(x, z_k) / q(z_k|x)), K = samples, chunked to the
+ * decoder's batch (train_eval.c). */
+double vr_trainer_iwae(vr_trainer *t, int images, int samples);
 
 /* What the progress display gets after each log row or evaluation. */
 typedef struct {
@@ -102,22 +132,27 @@ typedef void (*vr_progress_fn)(void *user, const vr_progress *p);
 int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
                    const volatile sig_atomic_t *stop, vr_err *err);
 
-/* ---- what the run leaves behind ------------------------------------------ */
+/* ---- what the run leaves behind (train_tensors.c) ------------------------ */
 
-/* Host copies of /tensors (DESIGN.md section 5). Shapes: images [n, c, h, w]. */
+/* Host copies of /tensors (DESIGN.md section 5). Images [n, c, h, w]; points
+ * [n, 2]. */
 typedef struct {
-    int n_show;                 /* images in data/reconstructions/samples */
+    int n_show;                 /* rows of data and reconstructions */
+    int n_samples;              /* rows of samples */
     int interp_rows, interp_steps;
-    float *data, *reconstructions, *samples;   /* [n_show, c, h, w] */
-    float *interpolations;      /* [interp_rows * interp_steps, c, h, w] */
+    float *data, *reconstructions, *samples;   /* [n_show | n_samples, d] */
+    float *interpolations;      /* [interp_rows * interp_steps, d] */
     float *latent_mean;         /* [ntest, L] */
     int32_t *labels;            /* [ntest] */
+    float *output_log_scale;    /* [d] learned log-scales, or NULL */
 } vr_tensors;
 
 int vr_trainer_tensors(vr_trainer *t, const vr_dataset *ds, vr_tensors *out, vr_err *err);
 void vr_tensors_free(vr_tensors *tt);
 
-/* Host copy of the parameter block [model.n_params]; caller frees. */
+/* Host copies of the parameter block [n_params] and of the state block
+ * [model.n_state]; caller frees. */
 float *vr_trainer_params_host(vr_trainer *t);
+float *vr_trainer_state_host(vr_trainer *t);
 
 #endif

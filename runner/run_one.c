@@ -24,7 +24,7 @@ static void iso_now(char *buf, size_t cap)
 typedef struct {
     vr_run_record rec;
     vr_series metrics[VR_N_METRICS], eval[VR_N_EVAL];
-    vr_array tensors[8];
+    vr_array tensors[10];
     vr_array params[MAX_PARAMS];
     vr_param_info info[MAX_PARAMS];
     char config[VR_SPEC_YAML_MAX];
@@ -51,8 +51,11 @@ static void record_history(record *r, const vr_trainer *t)
     r->rec.eval = r->eval; r->rec.n_eval = VR_N_EVAL;
 }
 
-static vr_array image_array(const char *name, int n, vr_shape s, const float *data)
+/* Images as [n, c, h, w]; points as [n, d]. */
+static vr_array rows_array(const vr_trainer *t, const char *name, int n, const float *data)
 {
+    vr_shape s = t->model.x_shape;
+    if (t->real_valued) return (vr_array){name, 2, {(size_t)n, (size_t)t->d}, VR_DT_F32, data};
     return (vr_array){name, 4, {(size_t)n, (size_t)s.c, (size_t)s.h, (size_t)s.w}, VR_DT_F32, data};
 }
 
@@ -60,11 +63,15 @@ static void record_tensors(record *r, const vr_trainer *t, const vr_tensors *tt)
 {
     vr_shape s = t->model.x_shape;
     int k = 0;
-    r->tensors[k++] = image_array("data", tt->n_show, s, tt->data);
-    r->tensors[k++] = image_array("reconstructions", tt->n_show, s, tt->reconstructions);
-    r->tensors[k++] = image_array("samples", 64, s, tt->samples);
-    r->tensors[k++] = image_array("interpolations", tt->interp_rows * tt->interp_steps, s,
-                                  tt->interpolations);
+    r->tensors[k++] = rows_array(t, "data", tt->n_show, tt->data);
+    r->tensors[k++] = rows_array(t, "reconstructions", tt->n_show, tt->reconstructions);
+    r->tensors[k++] = rows_array(t, "samples", tt->n_samples, tt->samples);
+    r->tensors[k++] = rows_array(t, "interpolations", tt->interp_rows * tt->interp_steps,
+                                 tt->interpolations);
+    if (tt->output_log_scale)
+        r->tensors[k++] = (vr_array){"output_log_scale", 3,
+                                     {(size_t)s.c, (size_t)s.h, (size_t)s.w}, VR_DT_F32,
+                                     tt->output_log_scale};
     r->tensors[k++] = (vr_array){"latent_mean", 2, {(size_t)t->ntest, (size_t)t->model.latent},
                                  VR_DT_F32, tt->latent_mean};
     r->tensors[k++] = (vr_array){"labels", 1, {(size_t)t->ntest}, VR_DT_I32, tt->labels};
@@ -72,13 +79,22 @@ static void record_tensors(record *r, const vr_trainer *t, const vr_tensors *tt)
     r->rec.n_tensors = k;
 }
 
-static void record_params(record *r, const vr_trainer *t, const float *host)
+/* Every parameter tensor, BatchNorm's running statistics (from the state
+ * block), and the likelihood's learned log-scales. */
+static void record_params(record *r, const vr_trainer *t, const float *host, const float *state)
 {
-    int n = vr_model_params(&t->model, r->info, MAX_PARAMS);
+    int n = vr_model_params(&t->model, r->info, MAX_PARAMS - 1);
     for (int i = 0; i < n; i++) {
         const vr_param_info *p = &r->info[i];
+        const float *base = p->is_state ? state : host;
         r->params[i] = (vr_array){p->name, p->rank, {p->dims[0], p->dims[1], p->dims[2], p->dims[3]},
-                                  VR_DT_F32, host + p->offset};
+                                  VR_DT_F32, base + p->offset};
+    }
+    if (t->learned_scale) {
+        vr_shape s = t->model.x_shape;
+        r->params[n++] = (vr_array){"likelihood/log_scale", 3,
+                                    {(size_t)s.c, (size_t)s.h, (size_t)s.w}, VR_DT_F32,
+                                    host + t->ls_off};
     }
     r->rec.params = r->params;
     r->rec.n_params = n;
@@ -99,15 +115,18 @@ static int write_done(record *r, vr_trainer *t, const vr_dataset *ds, const char
 {
     vr_tensors tt;
     if (vr_trainer_tensors(t, ds, &tt, err)) return -1;
-    float *params = vr_trainer_params_host(t);
-    if (!params) {
+    float *params = vr_trainer_params_host(t), *state = vr_trainer_state_host(t);
+    if (!params || !state) {
+        free(params);
+        free(state);
         vr_tensors_free(&tt);
         return vr_fail(err, "out of memory copying the parameters");
     }
     record_tensors(r, t, &tt);
-    record_params(r, t, params);
+    record_params(r, t, params, state);
     int rc = finish(r, path, "done", "", err);
     free(params);
+    free(state);
     vr_tensors_free(&tt);
     return rc;
 }

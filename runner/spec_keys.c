@@ -215,7 +215,7 @@ const vr_key vr_spec_keys[] = {
      .help = "Importance samples of the test log-likelihood estimate "
              "test_iwae at each evaluation; 0 turns it off."},
     {.key = "eval.iwae_images", .type = VR_KEY_INT, FIELD(eval.iwae_images),
-     .lo = 1, .hi = 1000000, .def = "1000",
+     .lo = 1, .hi = 1000000, .def = "500",
      .help = "Test images test_iwae averages over (the first N of the test "
              "subset), since it costs iwae_samples decoder passes per image."},
 

@@ -31,6 +31,8 @@ static vr_spec base_spec(void)
     s.train.batch = 32;
     s.train.log_every = 50;
     s.train.eval_every = 200;
+    s.eval.iwae_samples = 10;
+    s.eval.iwae_images = 100;
     s.train.threads = 1;  /* ctest runs tests two at a time on 2 cores */
     s.seed = 0;
     return s;
