@@ -6,31 +6,28 @@
 
 #include "backend_cpu.h"
 #include "config.h"
+#include "lik_math.h"
 
 /* Per-value log-likelihood and its derivatives w.r.t. the decoder output o and
- * the log-scale s. */
-static double value_ll(int kind, float x, float o, float s, double *d_o, double *d_s)
+ * the log-scale s (0 where the kind has none). */
+static inline double value_ll(int kind, float x, float o, float s, double *d_o, double *d_s)
 {
     switch (kind) {
-    case VR_LIK_GAUSSIAN: {
-        double is2 = exp(-2.0 * s), r = (double)x - o;
-        *d_o = r * is2;
-        *d_s = r * r * is2 - 1.0;
-        return -0.9189385332046727 - s - 0.5 * r * r * is2;
-    }
-    default: { /* VR_LIK_BERNOULLI */
-        double l = o, sp = l > 0 ? l + log1p(exp(-l)) : log1p(exp(l));
-        *d_o = x - 1.0 / (1.0 + exp(-l));
-        *d_s = 0;
-        return x * l - sp;
-    }
+    case VR_LIK_CONTINUOUS_BERNOULLI: *d_s = 0; return vr_lik_cb(x, o, d_o);
+    case VR_LIK_LOGISTIC: return vr_lik_logistic(x, o, s, d_o, d_s);
+    case VR_LIK_GAUSSIAN: return vr_lik_gaussian(x, o, s, d_o, d_s);
+    default: *d_s = 0; return vr_lik_bernoulli(x, o, d_o);
     }
 }
 
-static double value_mean(int kind, float o)
+static inline double value_mean(int kind, float o)
 {
-    if (kind == VR_LIK_BERNOULLI) return 1.0 / (1.0 + exp(-(double)o));
-    return o;
+    switch (kind) {
+    case VR_LIK_CONTINUOUS_BERNOULLI: return vr_lik_cb_mean(o);
+    case VR_LIK_LOGISTIC: return vr_lik_logistic_mean(o);
+    case VR_LIK_GAUSSIAN: return vr_lik_gaussian_mean(o);
+    default: return vr_lik_bernoulli_mean(o);
+    }
 }
 
 static void cpu_likelihood(vr_backend *b, int kind, float *ll, float *dout, float *dls,

@@ -33,6 +33,34 @@ vr_layer vr_reshape(int c, int h, int w)
     return (vr_layer){.kind = VR_LAYER_RESHAPE, .out = {c, h, w}};
 }
 
+vr_layer vr_activation(vr_actf f)
+{
+    switch (f) {
+    case VR_ACTF_SELU: return (vr_layer){.kind = VR_LAYER_SELU};
+    case VR_ACTF_GELU: return (vr_layer){.kind = VR_LAYER_GELU};
+    case VR_ACTF_TANH: return (vr_layer){.kind = VR_LAYER_TANH};
+    case VR_ACTF_RELU: break;
+    }
+    return vr_relu();
+}
+
+vr_layer vr_batchnorm(void) { return (vr_layer){.kind = VR_LAYER_BATCHNORM}; }
+vr_layer vr_maxpool2d(int k) { return (vr_layer){.kind = VR_LAYER_MAXPOOL, .k = k}; }
+vr_layer vr_upsample(int r) { return (vr_layer){.kind = VR_LAYER_UPSAMPLE, .k = r}; }
+vr_layer vr_depth_to_space(int r) { return (vr_layer){.kind = VR_LAYER_D2S, .k = r}; }
+
+/* The elementwise function of an activation kind; 0 if K is not one. */
+static int actf_of(vr_layer_kind k, vr_actf *f)
+{
+    switch (k) {
+    case VR_LAYER_RELU: *f = VR_ACTF_RELU; return 1;
+    case VR_LAYER_SELU: *f = VR_ACTF_SELU; return 1;
+    case VR_LAYER_GELU: *f = VR_ACTF_GELU; return 1;
+    case VR_LAYER_TANH: *f = VR_ACTF_TANH; return 1;
+    default: return 0;
+    }
+}
+
 const char *vr_layer_kind_name(vr_layer_kind k)
 {
     switch (k) {
@@ -41,6 +69,13 @@ const char *vr_layer_kind_name(vr_layer_kind k)
     case VR_LAYER_TCONV2D: return "tconv2d";
     case VR_LAYER_RELU: return "relu";
     case VR_LAYER_RESHAPE: return "reshape";
+    case VR_LAYER_SELU: return "selu";
+    case VR_LAYER_GELU: return "gelu";
+    case VR_LAYER_TANH: return "tanh";
+    case VR_LAYER_BATCHNORM: return "batchnorm";
+    case VR_LAYER_MAXPOOL: return "maxpool2d";
+    case VR_LAYER_UPSAMPLE: return "upsample";
+    case VR_LAYER_D2S: return "depth_to_space";
     }
     return "?";
 }
@@ -88,7 +123,30 @@ static int infer_shape(vr_layer *l, vr_err *err)
         l->b_len = (size_t)l->out.c;
         return 0;
     case VR_LAYER_RELU:
+    case VR_LAYER_SELU:
+    case VR_LAYER_GELU:
+    case VR_LAYER_TANH:
         l->out = in;
+        return 0;
+    case VR_LAYER_BATCHNORM:
+        l->out = in;
+        l->w_len = l->b_len = (size_t)in.c;
+        l->s_len = 2 * (size_t)in.c;    /* running_mean, then running_var */
+        return 0;
+    case VR_LAYER_MAXPOOL:
+        if (l->k < 1 || in.h < l->k || in.w < l->k)
+            return vr_fail(err, "maxpool2d: input %dx%d too small for kernel %d", in.h, in.w, l->k);
+        l->out = (vr_shape){in.c, in.h / l->k, in.w / l->k};
+        return 0;
+    case VR_LAYER_UPSAMPLE:
+        if (l->k < 1) return vr_fail(err, "upsample: factor %d must be at least 1", l->k);
+        l->out = (vr_shape){in.c, in.h * l->k, in.w * l->k};
+        return 0;
+    case VR_LAYER_D2S:
+        if (l->k < 1 || in.c % (l->k * l->k))
+            return vr_fail(err, "depth_to_space: %d channels are not a multiple of %d*%d",
+                           in.c, l->k, l->k);
+        l->out = (vr_shape){in.c / (l->k * l->k), in.h * l->k, in.w * l->k};
         return 0;
     case VR_LAYER_RESHAPE:
         if (vr_shape_size(l->out) != vr_shape_size(in))
@@ -136,13 +194,22 @@ size_t vr_layer_workspace(const vr_layer *l, vr_backend *b, int n)
     return b->conv_workspace(b, &s);
 }
 
-size_t vr_layer_cache(const vr_layer *l, int n) { return 0; }
+size_t vr_layer_cache(const vr_layer *l, int n)
+{
+    return l->kind == VR_LAYER_BATCHNORM ? 2 * (size_t)l->in.c : 0;  /* mean, invstd */
+}
 
 void vr_layer_forward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
                       float *y, const float *x, int n, float *ws, float *cache)
 {
     const float *w = wt->params + l->w_off, *bias = wt->params + l->b_off;
+    const vr_shape in = l->in;
     vr_conv_shape s;
+    vr_actf f;
+    if (actf_of(l->kind, &f)) {
+        b->act_fwd(b, f, y, x, (size_t)n * vr_shape_size(in));
+        return;
+    }
     switch (l->kind) {
     case VR_LAYER_DENSE: {
         int in = (int)vr_shape_size(l->in), out = l->out.c;
@@ -160,11 +227,25 @@ void vr_layer_forward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
         b->conv_bwd_data(b, y, x, w, &s, ws);
         b->bias_fwd(b, y, bias, n, l->out.c, l->out.h * l->out.w);
         break;
-    case VR_LAYER_RELU:
-        b->act_fwd(b, VR_ACTF_RELU, y, x, (size_t)n * vr_shape_size(l->in));
-        break;
     case VR_LAYER_RESHAPE:
         if (y != x) b->copy(b, y, x, (size_t)n * vr_shape_size(l->in));
+        break;
+    case VR_LAYER_BATCHNORM: {
+        float *run = wt->state ? wt->state + l->s_off : NULL;
+        b->batchnorm_fwd(b, y, cache, cache + in.c, run, run ? run + in.c : NULL, x, w, bias,
+                         n, in.c, in.h * in.w, wt->training, VR_BN_MOMENTUM, VR_BN_EPS);
+        break;
+    }
+    case VR_LAYER_MAXPOOL:
+        b->maxpool_fwd(b, y, x, n, in.c, in.h, in.w, l->k);
+        break;
+    case VR_LAYER_UPSAMPLE:
+        b->upsample_fwd(b, y, x, n, in.c, in.h, in.w, l->k);
+        break;
+    case VR_LAYER_D2S:
+        b->d2s_fwd(b, y, x, n, l->out.c, in.h, in.w, l->k);
+        break;
+    default:
         break;
     }
 }
@@ -175,7 +256,13 @@ void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
 {
     const float *w = wt->params + l->w_off;
     float *dw = wt->grads + l->w_off, *db = wt->grads + l->b_off;
+    const vr_shape in = l->in;
     vr_conv_shape s;
+    vr_actf f;
+    if (actf_of(l->kind, &f)) {
+        if (dx) b->act_bwd(b, f, dx, dy, x, y, (size_t)n * vr_shape_size(in));
+        return;
+    }
     switch (l->kind) {
     case VR_LAYER_DENSE: {
         int in = (int)vr_shape_size(l->in), out = l->out.c;
@@ -197,11 +284,23 @@ void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
         b->bias_bwd(b, db, dy, n, l->out.c, l->out.h * l->out.w);
         if (dx) b->conv_fwd(b, dx, dy, w, &s, ws);
         break;
-    case VR_LAYER_RELU:
-        if (dx) b->act_bwd(b, VR_ACTF_RELU, dx, dy, x, y, (size_t)n * vr_shape_size(l->in));
-        break;
     case VR_LAYER_RESHAPE:
         if (dx && dx != dy) b->copy(b, dx, dy, (size_t)n * vr_shape_size(l->in));
+        break;
+    case VR_LAYER_BATCHNORM:
+        b->batchnorm_bwd(b, dx, dw, db, dy, x, w, cache, cache + in.c, n, in.c, in.h * in.w,
+                         wt->training);
+        break;
+    case VR_LAYER_MAXPOOL:
+        if (dx) b->maxpool_bwd(b, dx, dy, x, n, in.c, in.h, in.w, l->k);
+        break;
+    case VR_LAYER_UPSAMPLE:
+        if (dx) b->upsample_bwd(b, dx, dy, n, in.c, in.h, in.w, l->k);
+        break;
+    case VR_LAYER_D2S:
+        if (dx) b->d2s_bwd(b, dx, dy, n, l->out.c, in.h, in.w, l->k);
+        break;
+    default:
         break;
     }
 }
@@ -285,8 +384,15 @@ void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
 
 void vr_net_init_state(const vr_net *net, float *state_host)
 {
-    (void)net;
-    (void)state_host;  /* no layer kind has state yet */
+    for (int i = 0; i < net->n_layers; i++) {
+        const vr_layer *l = &net->layers[i];
+        if (l->kind != VR_LAYER_BATCHNORM) continue;
+        float *run = state_host + l->s_off;
+        for (int ch = 0; ch < l->in.c; ch++) {
+            run[ch] = 0.0f;             /* running_mean */
+            run[l->in.c + ch] = 1.0f;   /* running_var */
+        }
+    }
 }
 
 /* PyTorch's fan_in: in features; c*k*k for Conv2d; for ConvTranspose2d the
@@ -306,6 +412,11 @@ void vr_net_init_params(const vr_net *net, float *params_host, vr_rng_key key)
     for (int i = 0; i < net->n_layers; i++) {
         const vr_layer *l = &net->layers[i];
         if (!l->w_len) continue;
+        if (l->kind == VR_LAYER_BATCHNORM) {     /* weight 1, bias 0, as PyTorch */
+            for (size_t j = 0; j < l->w_len; j++) params_host[l->w_off + j] = 1.0f;
+            for (size_t j = 0; j < l->b_len; j++) params_host[l->b_off + j] = 0.0f;
+            continue;
+        }
         float bound = 1.0f / sqrtf((float)fan_in(l));
         for (size_t j = 0; j < l->w_len + l->b_len; j++) {
             float u = vr_rng_uniform_at(key, l->w_off, j);

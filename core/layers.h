@@ -23,8 +23,20 @@ typedef enum {
     VR_LAYER_CONV2D,    /* W [oc, c, k, k], b [oc] */
     VR_LAYER_TCONV2D,   /* W [c, oc, k, k] (PyTorch ConvTranspose2d), b [oc] */
     VR_LAYER_RELU,
-    VR_LAYER_RESHAPE    /* same data, new (c, h, w) */
+    VR_LAYER_RESHAPE,   /* same data, new (c, h, w) */
+    VR_LAYER_SELU,      /* the activations of backend.h's vr_actf */
+    VR_LAYER_GELU,
+    VR_LAYER_TANH,
+    VR_LAYER_BATCHNORM, /* over channels: weight (gamma) [c], bias (beta) [c];
+                           state running_mean [c], running_var [c] */
+    VR_LAYER_MAXPOOL,   /* kernel = stride = k, floor mode */
+    VR_LAYER_UPSAMPLE,  /* nearest, by k */
+    VR_LAYER_D2S        /* depth-to-space by k (PixelShuffle): (c k k, h, w) -> (c, k h, k w) */
 } vr_layer_kind;
+
+/* BatchNorm's constants, PyTorch's defaults. */
+#define VR_BN_MOMENTUM 0.1f
+#define VR_BN_EPS 1e-5f
 
 typedef struct {
     int c, h, w;
@@ -33,7 +45,7 @@ typedef struct {
 typedef struct {
     vr_layer_kind kind;
     vr_shape in, out;           /* per-sample shapes */
-    int k, stride, pad, out_pad;/* convolutions */
+    int k, stride, pad, out_pad;/* convolutions; k: the factor of pool, upsample, d2s */
     size_t w_off, w_len;        /* weight: offset and length in the param block */
     size_t b_off, b_len;        /* bias */
     size_t s_off, s_len;        /* state block (running statistics): not trained */
@@ -43,7 +55,8 @@ typedef struct {
 typedef struct {
     const float *params;        /* [P] the parameter block */
     float *grads;               /* [P] same layout; backward accumulates here */
-    float *state;               /* [S] running statistics (BatchNorm) */
+    float *state;               /* [S] running statistics (BatchNorm); may be NULL
+                                   when training (no update), needed when not */
     int training;               /* 1: batch statistics, update the state; 0: use it */
 } vr_weights;
 
@@ -59,8 +72,15 @@ vr_layer vr_conv2d(int oc, int k, int stride, int pad);
 vr_layer vr_tconv2d(int oc, int k, int stride, int pad, int out_pad);
 vr_layer vr_relu(void);
 vr_layer vr_reshape(int c, int h, int w);
+vr_layer vr_activation(vr_actf f);   /* the RELU, SELU, GELU or TANH kind */
+vr_layer vr_batchnorm(void);         /* BatchNorm2d (BatchNorm1d after a dense layer) */
+vr_layer vr_maxpool2d(int k);        /* MaxPool2d(k): kernel k, stride k */
+vr_layer vr_upsample(int r);         /* Upsample(scale_factor=r, mode='nearest') */
+vr_layer vr_depth_to_space(int r);   /* PixelShuffle(r) */
 
-/* Name of a kind as used in /params: "dense", "conv2d", "tconv2d", ... */
+/* Name of a kind as used in /params: "dense", "conv2d", "tconv2d", "relu",
+ * "reshape", "selu", "gelu", "tanh", "batchnorm", "maxpool2d", "upsample",
+ * "depth_to_space". */
 const char *vr_layer_kind_name(vr_layer_kind k);
 
 #define VR_MAX_LAYERS 32
@@ -109,15 +129,19 @@ void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
 
 /* Initialises this network's parameters (host memory, the whole block) as
  * PyTorch does: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with
- * PyTorch's fan_in for each kind. Draws come from (key, counter = layer
- * offset). */
+ * PyTorch's fan_in for each kind; BatchNorm weight 1 and bias 0. Draws come
+ * from (key, counter = layer offset). */
 void vr_net_init_params(const vr_net *net, float *params_host, vr_rng_key key);
 
 /* Initialises this network's state (host memory, the whole state block):
  * BatchNorm running mean 0 and running variance 1, as PyTorch does. */
 void vr_net_init_state(const vr_net *net, float *state_host);
 
-/* The single-layer pieces, exposed for the finite-difference tests. */
+/* The single-layer pieces, exposed for the finite-difference tests. CACHE
+ * (vr_layer_cache floats; NULL when that is 0) is written by the forward and
+ * read by the backward: BatchNorm keeps the mean [c] and inverse std [c] it
+ * normalised with. The backward must see the same w->training as the
+ * forward. */
 void vr_layer_forward(const vr_layer *l, vr_backend *b, const vr_weights *w,
                       float *y, const float *x, int n, float *ws, float *cache);
 void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *w,
