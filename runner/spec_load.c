@@ -610,11 +610,43 @@ static int check_subsets(const vr_spec *s, const vr_spec_origin *origin,
     return 0;
 }
 
+/* Of two keys in conflict, the one to point at: A if the spec wrote it,
+ * else B (A still has its default, so B is what brought the conflict). */
+static const vr_key *culprit(const vr_spec_origin *origin, const char *a, const char *b)
+{
+    const vr_key *ra = vr_key_find(a);
+    if (origin && origin->at[vr_key_index(ra)].file) return ra;
+    return vr_key_find(b);
+}
+
+/* Combinations that cannot train. */
+static int check_combinations(const vr_spec *s, const vr_spec_origin *origin, vr_err *err)
+{
+    if (s->data.set == VR_SET_EIGHT_GAUSSIANS) {
+        if (s->likelihood.kind != VR_LIK_GAUSSIAN)
+            return fail_origin(err, origin, culprit(origin, "likelihood.kind", "data.set"),
+                               "likelihood.kind: eight_gaussians are real-valued 2-D points; "
+                               "use gaussian (the others model pixels in [0, 1])");
+        if (s->model.arch != VR_ARCH_MLP)
+            return fail_origin(err, origin, culprit(origin, "model.arch", "data.set"),
+                               "model.arch: eight_gaussians are 2-D points; use mlp");
+        if (s->data.binarize != VR_BIN_NONE)
+            return fail_origin(err, origin, culprit(origin, "data.binarize", "data.set"),
+                               "data.binarize: eight_gaussians are real-valued; use none");
+    }
+    if (s->likelihood.kind == VR_LIK_LOGISTIC && s->data.binarize != VR_BIN_NONE)
+        return fail_origin(err, origin, culprit(origin, "data.binarize", "likelihood.kind"),
+                           "data.binarize: the logistic likelihood models 8-bit grey "
+                           "levels; use none");
+    return 0;
+}
+
 int vr_spec_check_at(const vr_spec *s, const vr_spec_origin *origin,
                      vr_err *err)
 {
     if (check_only_if(s, origin, err)) return -1;
-    return check_subsets(s, origin, err);
+    if (check_subsets(s, origin, err)) return -1;
+    return check_combinations(s, origin, err);
 }
 
 int vr_spec_check(const vr_spec *s, vr_err *err)
