@@ -16,6 +16,7 @@
  *    names and the state entries, and one forward + backward of encoder and
  *    decoder at batch 4 whose gradient for the encoder's first conv matches
  *    a finite difference.
+ * 4. The new ops give the same bits on 1 and 3 threads.
  */
 #include "core/layers.h"
 #include "core/model.h"
@@ -492,6 +493,46 @@ static void check_names(void)
     }
 }
 
+/* The ops give the same bits on 1 and 3 threads: each output is written by
+ * one thread, each reduction runs in one fixed order. Sizes above the
+ * activations' parallel threshold (16384). */
+static void check_threads(vr_backend *b1)
+{
+    vr_backend *b3;
+    vr_err err;
+    if (vr_backend_cpu_create(&b3, 3, &err)) { CHECK(0, "%s", err.msg); return; }
+    const int n = 4, c = 16, h = 16, w = 16;
+    const size_t nx = (size_t)n * c * h * w;
+    float *x = malloc(4 * nx), *dy = malloc(4 * nx), *out[2][6], st[2][2 * 16];
+    float gamma[16], beta[16], dg[2][16], db[2][16], mi[2][2 * 16];
+    unsigned seed = 5;
+    for (size_t i = 0; i < nx; i++) { x[i] = urand(&seed); dy[i] = urand(&seed); }
+    for (int ch = 0; ch < c; ch++) { gamma[ch] = 1 + 0.1f * urand(&seed); beta[ch] = urand(&seed); }
+    vr_backend *bs[2] = {b1, b3};
+    for (int k = 0; k < 2; k++) {
+        vr_backend *b = bs[k];
+        for (int j = 0; j < 6; j++) out[k][j] = malloc(4 * nx * 4);
+        for (int ch = 0; ch < c; ch++) { st[k][ch] = 0; st[k][c + ch] = 1; dg[k][ch] = db[k][ch] = 0; }
+        b->batchnorm_fwd(b, out[k][0], mi[k], mi[k] + c, st[k], st[k] + c, x, gamma, beta, n, c,
+                         h * w, 1, VR_BN_MOMENTUM, VR_BN_EPS);
+        b->batchnorm_bwd(b, out[k][1], dg[k], db[k], dy, x, gamma, mi[k], mi[k] + c, n, c, h * w, 1);
+        b->maxpool_fwd(b, out[k][2], x, n, c, h, w, 2);
+        b->maxpool_bwd(b, out[k][3], dy, x, n, c, h, w, 2);
+        b->upsample_bwd(b, out[k][4], dy, n, c, h / 2, w / 2, 2);
+        b->act_bwd(b, VR_ACTF_GELU, out[k][5], dy, x, x, nx);
+    }
+    const size_t len[6] = {nx, nx, nx / 4, nx, nx / 4, nx};
+    const char *what[6] = {"batchnorm_fwd", "batchnorm_bwd", "maxpool_fwd", "maxpool_bwd",
+                           "upsample_bwd", "act_bwd gelu"};
+    for (int j = 0; j < 6; j++)
+        CHECK(!memcmp(out[0][j], out[1][j], 4 * len[j]), "%s differs on 1 and 3 threads", what[j]);
+    CHECK(!memcmp(st[0], st[1], sizeof st[0]) && !memcmp(dg[0], dg[1], sizeof dg[0]) &&
+          !memcmp(db[0], db[1], sizeof db[0]), "batchnorm stats differ on 1 and 3 threads");
+    for (int k = 0; k < 2; k++) for (int j = 0; j < 6; j++) free(out[k][j]);
+    free(x); free(dy);
+    b3->destroy(b3);
+}
+
 int main(void)
 {
     vr_backend *b;
@@ -537,6 +578,7 @@ int main(void)
     check_arch(b, VR_ARCH_STANDARD, "standard", 134165, 0, 14, 0);
     check_arch(b, VR_ARCH_MLP, "mlp", 181004, 0, 12, 1);
     check_names();
+    check_threads(b);   /* last: a 3-thread backend resets OpenBLAS's thread count */
 
     b->destroy(b);
     return check_result();
