@@ -142,6 +142,10 @@ typedef struct {
     int interp_rows, interp_steps;
     float *data, *reconstructions, *samples;   /* [n_show | n_samples, d] */
     float *interpolations;      /* [interp_rows * interp_steps, d] */
+    int traversal_steps;        /* latent >= 2: a grid over z_0, z_1 in [-3, 3] */
+    float *traversal;           /* [steps * steps, d] (row-major: z_1 down, z_0 across), or NULL */
+    int manifold_steps;         /* latent == 2: 15 */
+    float *manifold;            /* [steps * steps, d] at z = Phi^-1(grid in (0, 1)), or NULL */
     float *latent_mean;         /* [ntest, L] */
     int32_t *labels;            /* [ntest] */
     float *output_log_scale;    /* [d] learned log-scales, or NULL */

@@ -53,10 +53,15 @@ static int alloc_tensors(vr_tensors *o, const vr_trainer *t)
     o->samples = malloc(sizeof(float) * o->n_samples * d);
     o->interpolations = malloc(sizeof(float) * ni * d);
     o->latent_mean = malloc(sizeof(float) * t->ntest * L);
+    if (o->traversal_steps)
+        o->traversal = malloc(sizeof(float) * o->traversal_steps * o->traversal_steps * d);
+    if (o->manifold_steps)
+        o->manifold = malloc(sizeof(float) * o->manifold_steps * o->manifold_steps * d);
     o->labels = malloc(sizeof(int32_t) * t->ntest);
     if (t->learned_scale) o->output_log_scale = malloc(sizeof(float) * d);
     return o->data && o->reconstructions && o->samples && o->interpolations &&
-           o->latent_mean && o->labels && (!t->learned_scale || o->output_log_scale) ? 0 : -1;
+           o->latent_mean && o->labels && (!t->learned_scale || o->output_log_scale) &&
+           (!o->traversal_steps || o->traversal) && (!o->manifold_steps || o->manifold) ? 0 : -1;
 }
 
 /* Latents for the samples, the reconstructions and the interpolations. */
@@ -84,6 +89,41 @@ static void fill_latents(vr_trainer *t, const vr_tensors *o, const float *head, 
         }
 }
 
+/* The standard normal's inverse CDF by bisection on erfc: exact to float
+ * precision, and only a few hundred values are ever needed. */
+static double normal_icdf(double p)
+{
+    double lo = -10, hi = 10;
+    for (int i = 0; i < 100; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (0.5 * erfc(-mid / sqrt(2.0)) < p) lo = mid; else hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Decodes a grid over (z_0, z_1), the other latents 0: row r (z_1) from high
+ * to low so that the picture's up is z_1's up, column c (z_0) from low to
+ * high. coord(i) gives the i-th grid value. */
+static void decode_grid(vr_trainer *t, int steps, double (*coord)(int, int), float *out)
+{
+    const int L = t->model.latent, n = steps * steps;
+    float *z = calloc((size_t)n * L, sizeof(float));
+    if (!z) return;
+    for (int r = 0; r < steps; r++)
+        for (int c = 0; c < steps; c++) {
+            z[(r * steps + c) * L + 0] = (float)coord(c, steps);
+            z[(r * steps + c) * L + 1] = (float)coord(steps - 1 - r, steps);
+        }
+    decode_to_host(t, z, n, out);
+    free(z);
+}
+
+static double traversal_coord(int i, int steps) { return -3.0 + 6.0 * i / (steps - 1); }
+
+/* Seed 002's manifold: equally spaced probabilities through the inverse CDF,
+ * so the grid covers the prior's mass evenly. */
+static double manifold_coord(int i, int steps) { return normal_icdf((i + 0.5) / steps); }
+
 int vr_trainer_tensors(vr_trainer *t, const vr_dataset *ds, vr_tensors *o, vr_err *err)
 {
     const int L = t->model.latent, cap = t->real_valued ? 1000 : 64;
@@ -92,6 +132,8 @@ int vr_trainer_tensors(vr_trainer *t, const vr_dataset *ds, vr_tensors *o, vr_er
     o->n_samples = cap;
     o->interp_rows = 8;
     o->interp_steps = 10;
+    o->traversal_steps = L >= 2 ? 10 : 0;
+    o->manifold_steps = L == 2 ? 15 : 0;
     int ni = o->interp_rows * o->interp_steps, nz = o->n_samples > ni ? o->n_samples : ni;
     float *head = malloc(sizeof(float) * t->ntest * 2 * L);
     float *zr = malloc(sizeof(float) * o->n_show * L), *zs = malloc(sizeof(float) * nz * L);
@@ -111,6 +153,8 @@ int vr_trainer_tensors(vr_trainer *t, const vr_dataset *ds, vr_tensors *o, vr_er
     decode_to_host(t, zr, o->n_show, o->reconstructions);
     decode_to_host(t, zs, o->n_samples, o->samples);
     decode_to_host(t, zi, ni, o->interpolations);
+    if (o->traversal) decode_grid(t, o->traversal_steps, traversal_coord, o->traversal);
+    if (o->manifold) decode_grid(t, o->manifold_steps, manifold_coord, o->manifold);
     if (t->learned_scale)
         t->b->download(t->b, o->output_log_scale, t->params + t->ls_off, sizeof(float) * t->d);
     free(head); free(zr); free(zs); free(zi);
@@ -122,6 +166,8 @@ void vr_tensors_free(vr_tensors *o)
     free(o->data); free(o->reconstructions); free(o->samples);
     free(o->interpolations); free(o->latent_mean); free(o->labels);
     free(o->output_log_scale);
+    free(o->traversal);
+    free(o->manifold);
     memset(o, 0, sizeof *o);
 }
 

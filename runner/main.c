@@ -2,6 +2,7 @@
  * chooses exit codes: 0 all runs done, 1 some run failed or was interrupted,
  * 2 bad usage or a bad spec (nothing trained). */
 #include <errno.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,8 +173,24 @@ static int train_all(const cli *c, const vr_spec *spec)
     return failed || g_stop ? 1 : 0;
 }
 
+/* OpenMP threads that wait for work spin for a while before sleeping
+ * (libgomp: 300000 spins by default). When the cores are shared (two vaerun
+ * processes, or any other job) spinning threads steal the time the working
+ * ones need, and a run became 30-50x slower. libgomp reads its settings when
+ * it loads, before main, so the only way to change them from here is to set
+ * the variable and exec ourselves again. A user's own OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT is left alone. */
+static void tame_openmp_spinning(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    setenv("GOMP_SPINCOUNT", "1000", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): go on with the default spinning */
+}
+
 int main(int argc, char **argv)
 {
+    tame_openmp_spinning(argv);
     cli c;
     if (parse_args(argc, argv, &c)) return 2;
     if (!strcmp(c.command, "keys")) {

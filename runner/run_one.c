@@ -24,7 +24,7 @@ static void iso_now(char *buf, size_t cap)
 typedef struct {
     vr_run_record rec;
     vr_series metrics[VR_N_METRICS], eval[VR_N_EVAL];
-    vr_array tensors[10];
+    vr_array tensors[12];
     vr_array params[MAX_PARAMS];
     vr_param_info info[MAX_PARAMS];
     char config[VR_SPEC_YAML_MAX];
@@ -68,6 +68,12 @@ static void record_tensors(record *r, const vr_trainer *t, const vr_tensors *tt)
     r->tensors[k++] = rows_array(t, "samples", tt->n_samples, tt->samples);
     r->tensors[k++] = rows_array(t, "interpolations", tt->interp_rows * tt->interp_steps,
                                  tt->interpolations);
+    if (tt->traversal)
+        r->tensors[k++] = rows_array(t, "traversal", tt->traversal_steps * tt->traversal_steps,
+                                     tt->traversal);
+    if (tt->manifold)
+        r->tensors[k++] = rows_array(t, "manifold", tt->manifold_steps * tt->manifold_steps,
+                                     tt->manifold);
     if (tt->output_log_scale)
         r->tensors[k++] = (vr_array){"output_log_scale", 3,
                                      {(size_t)s.c, (size_t)s.h, (size_t)s.w}, VR_DT_F32,
