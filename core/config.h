@@ -84,6 +84,7 @@ typedef struct {
         } optimizer;
         long log_every;
         long eval_every;
+        long checkpoint_every;       /* write a resumable checkpoint every N steps */
         int threads;                 /* 0 = all cores */
     } train;
 

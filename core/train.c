@@ -241,6 +241,7 @@ void vr_trainer_free(vr_trainer *t)
     free(t->perm_host);
     free(t->host_ll);
     free(t->host_lpq);
+    vr_snapshot_free(&t->snap);
     memset(t, 0, sizeof *t);
 }
 
@@ -364,6 +365,8 @@ void vr_trainer_step(vr_trainer *t)
 
 static double wall(const vr_trainer *t) { return t->wall_before + now_s() - t->t0; }
 
+double vr_trainer_wall(const vr_trainer *t) { return wall(t); }
+
 int vr_trainer_log(vr_trainer *t, vr_err *err)
 {
     if (t->since_log == 0) return 0;
@@ -391,9 +394,13 @@ int vr_trainer_log(vr_trainer *t, vr_err *err)
     return 0;
 }
 
-int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
-                   const volatile sig_atomic_t *stop, vr_err *err)
+int vr_trainer_run(vr_trainer *t, const vr_run_hooks *hooks, vr_err *err)
 {
+    static const vr_run_hooks none;
+    if (!hooks) hooks = &none;
+    vr_progress_fn progress = hooks->progress;
+    void *user = hooks->progress_user;
+    const volatile sig_atomic_t *stop = hooks->stop;
     const vr_spec *s = t->spec;
     vr_progress p = {.steps = s->train.steps};
     t->t0 = now_s();  /* wall_before carries the time of earlier sessions */
@@ -405,6 +412,7 @@ int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
     while (t->step < s->train.steps) {
         if (stop && *stop) return 1;
         vr_trainer_step(t);
+        if (t->step == t->kill_step) raise(SIGKILL);
         if (t->step == t->poison_step) {
             float nan = NAN;
             t->b->upload(t->b, t->params, &nan, sizeof nan);
@@ -426,6 +434,9 @@ int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
             if (progress) progress(user, &p);
             p.is_eval = 0;
         }
+        if (!last && hooks->checkpoint && t->step % s->train.checkpoint_every == 0 &&
+            hooks->checkpoint(hooks->checkpoint_user, t, err))
+            return -1;
     }
     return 0;
 }

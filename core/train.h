@@ -40,6 +40,17 @@ extern const char *const vr_eval_names[VR_N_EVAL];       /* "step", "test_elbo",
 enum { VR_ACC_LL, VR_ACC_KL, VR_ACC_LOSS, VR_ACC_W_KL, VR_ACC_W_RECON, VR_ACC_MULT,
        VR_ACC_EVAL_LL, VR_ACC_EVAL_KL, VR_ACC_LEN };
 
+/* Everything a run needs to continue bit for bit: the data order and every
+ * random draw are functions of (seed, step), so no generator state. Host
+ * memory, owned by the trainer (allocated on first use). */
+typedef struct {
+    float *params, *adam_m, *adam_v;   /* [n_params] */
+    float *state;                      /* [model.n_state] */
+    float *obj;                        /* [VR_OS_LEN] objective state */
+    double *acc;                       /* [VR_ACC_LEN] sums since the last log row */
+    double scalars[4];                 /* step, since_log, wall_s, format version */
+} vr_snapshot;
+
 typedef struct {
     const vr_spec *spec;
     vr_backend *b;
@@ -93,6 +104,9 @@ typedef struct {
 
     long poison_step;   /* fault injection for tests: NaN into a weight after this
                            step (0 = never); see vaerun --debug-nan */
+    long kill_step;     /* fault injection for tests: SIGKILL the process after this
+                           step, as a crash would (0 = never); vaerun --debug-kill */
+    vr_snapshot snap;   /* host buffers of vr_trainer_snapshot, allocated once */
 } vr_trainer;
 
 /* Builds the model, uploads the data, allocates every buffer and initialises
@@ -126,11 +140,41 @@ typedef struct {
 
 typedef void (*vr_progress_fn)(void *user, const vr_progress *p);
 
-/* Trains from t->step to spec->train.steps with logging and evaluation.
- * Returns 0 when done, 1 if *stop became non-zero (stopped cleanly between
- * steps), -1 on failure (e.g. a NaN loss) with err filled. */
-int vr_trainer_run(vr_trainer *t, vr_progress_fn progress, void *user,
-                   const volatile sig_atomic_t *stop, vr_err *err);
+/* What the loop calls out to; every member may be NULL. */
+typedef struct {
+    vr_progress_fn progress;
+    void *progress_user;
+    /* Called every spec->train.checkpoint_every steps (not at the last step):
+     * the caller saves vr_trainer_snapshot somewhere. Non-zero fails the run. */
+    int (*checkpoint)(void *user, vr_trainer *t, vr_err *err);
+    void *checkpoint_user;
+    const volatile sig_atomic_t *stop;   /* non-zero: stop before the next step */
+} vr_run_hooks;
+
+/* Trains from t->step to spec->train.steps with logging, evaluation and
+ * checkpoints. Returns 0 when done, 1 if *stop became non-zero (stopped
+ * cleanly between steps: snapshot it to resume), -1 on failure (e.g. a NaN
+ * loss) with err filled. */
+int vr_trainer_run(vr_trainer *t, const vr_run_hooks *hooks, vr_err *err);
+
+/* Seconds of training so far, earlier sessions of a resumed run included. */
+double vr_trainer_wall(const vr_trainer *t);
+
+/* ---- checkpoints (train_snapshot.c) ---------------------------------------- */
+
+
+/* Copies the trainer's state to the host snapshot (history stays in
+ * t->metrics / t->eval). */
+int vr_trainer_snapshot(vr_trainer *t, vr_snapshot **out, vr_err *err);
+
+/* Puts a snapshot (filled by the caller from a file) back, with the history
+ * rows it had: n_rows / n_eval rows already copied into t->metrics / t->eval. */
+int vr_trainer_restore(vr_trainer *t, const vr_snapshot *s, size_t n_rows, size_t n_eval,
+                       vr_err *err);
+
+/* A snapshot's buffers sized for t (for a caller that reads one from a file). */
+int vr_snapshot_alloc(const vr_trainer *t, vr_snapshot *s);
+void vr_snapshot_free(vr_snapshot *s);
 
 /* ---- what the run leaves behind (train_tensors.c) ------------------------ */
 

@@ -23,6 +23,8 @@ typedef struct {
     int n_sets;
     int quiet;
     long nan_seed, nan_step;  /* --debug-nan SEED:STEP (nan_step 0 = off) */
+    long kill_seed, kill_step;/* --debug-kill SEED:STEP */
+    int retry_failed;
 } cli;
 
 /* The one piece of global state: a signal handler can only reach a global. */
@@ -42,8 +44,11 @@ static void usage(FILE *f)
         "  --out DIR          results root (default: results)\n"
         "  --set KEY=VALUE    override a spec key, e.g. --set train.steps=200 (repeatable)\n"
         "  --quiet            no progress display\n"
+        "  --retry-failed     train again the runs whose file says failed\n"
         "  --debug-nan S:N    make the run of seed S go NaN after step N (to see\n"
         "                     how a failed run is reported)\n"
+        "  --debug-kill S:N   kill -9 the process after step N of seed S (to see\n"
+        "                     a crash resume)\n"
         "  --version          print the version\n"
         "  -h, --help         this text\n"
         "\n"
@@ -65,8 +70,16 @@ static int parse_args(int argc, char **argv, cli *c)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
         if (!strcmp(a, "--version")) { printf("vaerun %s\n", VR_VERSION); exit(0); }
         if (!strcmp(a, "--quiet")) { c->quiet = 1; continue; }
-        if ((!strcmp(a, "--out") || !strcmp(a, "--set") || !strcmp(a, "--debug-nan")) &&
-            i + 1 >= argc) {
+        if (!strcmp(a, "--retry-failed")) { c->retry_failed = 1; continue; }
+        if (!strcmp(a, "--debug-kill")) {
+            if (sscanf(argv[++i], "%ld:%ld", &c->kill_seed, &c->kill_step) != 2 || c->kill_step < 1) {
+                fprintf(stderr, "vaerun: --debug-kill %s: expected SEED:STEP\n", argv[i]);
+                return -1;
+            }
+            continue;
+        }
+        if ((!strcmp(a, "--out") || !strcmp(a, "--set") || !strcmp(a, "--debug-nan") ||
+             !strcmp(a, "--debug-kill")) && i + 1 >= argc) {
             fprintf(stderr, "vaerun: %s needs a value\n", a);
             return -1;
         }
@@ -145,9 +158,20 @@ static int train_all(const cli *c, const vr_spec *spec)
         char path[2 * VR_PATH_MAX], label[VR_NAME_MAX + 32], status[32];
         run_path(c, spec, one.seed, path, sizeof path);
         snprintf(label, sizeof label, "%s/seed%ld", spec->name, one.seed);
-        if (vr_run_file_status(path, status, sizeof status, &err) == 0 && !strcmp(status, "done")) {
+        if (vr_run_file_status(path, status, sizeof status, &err)) {
+            fprintf(stderr, "vaerun: %s: %s\n", label, err.msg);
+            failed++;
+            continue;
+        }
+        if (!strcmp(status, "done")) {
             fprintf(stderr, "%s  already done (%s)\n", label, path);
             skipped++;
+            continue;
+        }
+        if (!strcmp(status, "failed") && !c->retry_failed) {
+            fprintf(stderr, "%s  failed earlier (%s); --retry-failed trains it again\n", label,
+                    path);
+            failed++;
             continue;
         }
         if (per_seed) {
@@ -160,7 +184,8 @@ static int train_all(const cli *c, const vr_spec *spec)
         }
         vr_run_opts o = {.path = path, .label = label, .out = stderr, .quiet = c->quiet,
                          .stop = &g_stop,
-                         .poison_step = c->nan_step && c->nan_seed == one.seed ? c->nan_step : 0};
+                         .poison_step = c->nan_step && c->nan_seed == one.seed ? c->nan_step : 0,
+                         .kill_step = c->kill_step && c->kill_seed == one.seed ? c->kill_step : 0};
         int rc = vr_run_one(&one, &ds, &o, &err);
         if (rc == VR_RUN_DONE) { done++; continue; }
         failed++;

@@ -165,7 +165,7 @@ static int check_arrays(const ctx *c, const char *group, const vr_array *a, int 
         if (a[i].rank < 1 || a[i].rank > 4)
             return vr_fail(c->err, "%s: /%s/%s: rank %d, expected 1..4",
                            c->path, group, a[i].name, a[i].rank);
-        if (a[i].dtype != VR_DT_F32 && a[i].dtype != VR_DT_I32)
+        if (a[i].dtype != VR_DT_F32 && a[i].dtype != VR_DT_I32 && a[i].dtype != VR_DT_F64)
             return vr_fail(c->err, "%s: /%s/%s: unknown dtype %d",
                            c->path, group, a[i].name, (int)a[i].dtype);
         size_t count = 1;
@@ -191,7 +191,8 @@ static int check_record(const ctx *c, const vr_run_record *rec)
     if (check_series(c, "metrics", rec->metrics, rec->n_metrics) ||
         check_series(c, "eval", rec->eval, rec->n_eval) ||
         check_arrays(c, "tensors", rec->tensors, rec->n_tensors) ||
-        check_arrays(c, "params", rec->params, rec->n_params))
+        check_arrays(c, "params", rec->params, rec->n_params) ||
+        check_arrays(c, "checkpoint", rec->checkpoint, rec->n_checkpoint))
         return -1;
     return 0;
 }
@@ -385,10 +386,12 @@ static int write_array_group(const ctx *c, hid_t file, hid_t lcpl, const char *g
     for (int i = 0; i < n && rc == 0; i++) {
         char full[512];
         snprintf(full, sizeof full, "/%s/%s", group, a[i].name);
-        int f32 = a[i].dtype == VR_DT_F32;
-        rc = write_numeric(c, g, lcpl, a[i].name, full, a[i].rank, a[i].dims,
-                           f32 ? H5T_IEEE_F32LE : H5T_STD_I32LE,
-                           f32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32, 4, a[i].data);
+        hid_t ft = a[i].dtype == VR_DT_F32 ? H5T_IEEE_F32LE
+                 : a[i].dtype == VR_DT_F64 ? H5T_IEEE_F64LE : H5T_STD_I32LE;
+        hid_t mt = a[i].dtype == VR_DT_F32 ? H5T_NATIVE_FLOAT
+                 : a[i].dtype == VR_DT_F64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT32;
+        rc = write_numeric(c, g, lcpl, a[i].name, full, a[i].rank, a[i].dims, ft, mt,
+                           a[i].dtype == VR_DT_F64 ? 8 : 4, a[i].data);
     }
     close_group(g);
     return rc;
@@ -407,7 +410,9 @@ static int write_contents(const ctx *c, hid_t file, const vr_run_record *rec)
         write_series_group(c, file, "metrics", rec->metrics, rec->n_metrics) ||
         write_series_group(c, file, "eval", rec->eval, rec->n_eval) ||
         write_array_group(c, file, lcpl, "tensors", rec->tensors, rec->n_tensors) ||
-        write_array_group(c, file, lcpl, "params", rec->params, rec->n_params))
+        write_array_group(c, file, lcpl, "params", rec->params, rec->n_params) ||
+        (rec->n_checkpoint &&
+         write_array_group(c, file, lcpl, "checkpoint", rec->checkpoint, rec->n_checkpoint)))
         goto out;
     rc = 0;
 out:
@@ -580,5 +585,102 @@ int vr_run_file_status(const char *path, char *buf, size_t cap, vr_err *err)
     }
     h5_restore(q);
     if (rc != 0) buf[0] = '\0';
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading back (resume)
+ * ------------------------------------------------------------------------ */
+
+/* Opens dataset NAME of PATH: returns the file (and *d) or -1 with err. */
+static hid_t open_dataset(const ctx *c, const char *name, hid_t *d)
+{
+    hid_t file = H5Fopen(c->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) { h5_fail(c, "H5Fopen", c->path); return -1; }
+    if ((*d = H5Dopen2(file, name, H5P_DEFAULT)) < 0) {
+        h5_fail(c, "H5Dopen2", name);
+        H5Fclose(file);
+        return -1;
+    }
+    return file;
+}
+
+static hssize_t dataset_count(hid_t d)
+{
+    hid_t s = H5Dget_space(d);
+    hssize_t n = s < 0 ? -1 : H5Sget_simple_extent_npoints(s);
+    close_space(s);
+    return n;
+}
+
+int vr_run_file_read(const char *path, const char *name, vr_dtype dt, void *buf,
+                     size_t count, vr_err *err)
+{
+    ctx c = {path, err};
+    h5_quiet q = h5_silence();
+    hid_t d = H5I_INVALID_HID, file = open_dataset(&c, name, &d);
+    int rc = -1;
+    if (file >= 0) {
+        hssize_t n = dataset_count(d);
+        hid_t mt = dt == VR_DT_F32 ? H5T_NATIVE_FLOAT
+                 : dt == VR_DT_F64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT32;
+        if (n != (hssize_t)count)
+            vr_fail(err, "%s: %s has %lld values, expected %zu", path, name, (long long)n, count);
+        else if (count && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            h5_fail(&c, "H5Dread", name);
+        else
+            rc = 0;
+        close_dset(d);
+        H5Fclose(file);
+    }
+    h5_restore(q);
+    return rc;
+}
+
+int vr_run_file_count(const char *path, const char *name, size_t *count, vr_err *err)
+{
+    ctx c = {path, err};
+    *count = 0;
+    h5_quiet q = h5_silence();
+    int rc = -1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        h5_fail(&c, "H5Fopen", path);
+    } else {
+        rc = 0;
+        if (H5Lexists(file, name, H5P_DEFAULT) > 0) {
+            hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+            hssize_t n = d < 0 ? -1 : dataset_count(d);
+            if (n < 0) rc = h5_fail(&c, "H5Dopen2", name); else *count = (size_t)n;
+            close_dset(d);
+        }
+        H5Fclose(file);
+    }
+    h5_restore(q);
+    return rc;
+}
+
+int vr_run_file_config(const char *path, char **yaml, vr_err *err)
+{
+    ctx c = {path, err};
+    *yaml = NULL;
+    h5_quiet q = h5_silence();
+    hid_t d = H5I_INVALID_HID, file = open_dataset(&c, "/config", &d);
+    int rc = -1;
+    if (file >= 0) {
+        hid_t t = H5Dget_type(d);
+        char *vs = NULL;
+        if (t >= 0 && H5Tis_variable_str(t) > 0 && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &vs) >= 0) {
+            *yaml = strdup(vs ? vs : "");
+            rc = *yaml ? 0 : vr_fail(err, "%s: out of memory", path);
+        } else {
+            vr_fail(err, "%s: /config is not a variable-length string", path);
+        }
+        if (vs) H5free_memory(vs);
+        close_type(t);
+        close_dset(d);
+        H5Fclose(file);
+    }
+    h5_restore(q);
     return rc;
 }

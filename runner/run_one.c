@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/objective.h"
 #include "../core/train.h"
 #include "progress.h"
 #include "run_file.h"
@@ -137,27 +138,148 @@ static int write_done(record *r, vr_trainer *t, const vr_dataset *ds, const char
     return rc;
 }
 
+/* ---- checkpoints -------------------------------------------------------- */
+
+enum { CK_PARAMS, CK_ADAM_M, CK_ADAM_V, CK_STATE, CK_OBJ, CK_ACC, CK_SCALARS, CK_N };
+static const char *const ck_names[CK_N] = {"params", "adam_m", "adam_v", "state",
+                                           "objective", "acc", "scalars"};
+
+static void ck_arrays(vr_array *a, const vr_trainer *t, const vr_snapshot *s)
+{
+    size_t P = t->n_params, S = t->model.n_state;
+    a[CK_PARAMS] = (vr_array){ck_names[CK_PARAMS], 1, {P}, VR_DT_F32, s->params};
+    a[CK_ADAM_M] = (vr_array){ck_names[CK_ADAM_M], 1, {P}, VR_DT_F32, s->adam_m};
+    a[CK_ADAM_V] = (vr_array){ck_names[CK_ADAM_V], 1, {P}, VR_DT_F32, s->adam_v};
+    a[CK_STATE] = (vr_array){ck_names[CK_STATE], 1, {S}, VR_DT_F32, s->state};
+    a[CK_OBJ] = (vr_array){ck_names[CK_OBJ], 1, {VR_OS_LEN}, VR_DT_F32, s->obj};
+    a[CK_ACC] = (vr_array){ck_names[CK_ACC], 1, {VR_ACC_LEN}, VR_DT_F64, s->acc};
+    a[CK_SCALARS] = (vr_array){ck_names[CK_SCALARS], 1, {4}, VR_DT_F64, s->scalars};
+}
+
+typedef struct {
+    record *r;
+    const char *path;
+    vr_array arrays[CK_N];
+} ckpt_ctx;
+
+/* Writes the file with status STATUS, the history so far and the snapshot. */
+static int write_checkpoint(ckpt_ctx *c, vr_trainer *t, const vr_snapshot *s,
+                            const char *status, const char *msg, vr_err *err)
+{
+    record_history(c->r, t);
+    ck_arrays(c->arrays, t, s);
+    c->r->rec.checkpoint = c->arrays;
+    c->r->rec.n_checkpoint = CK_N;
+    int rc = finish(c->r, c->path, status, msg, err);
+    c->r->rec.end_time = "";
+    return rc;
+}
+
+static int on_checkpoint(void *user, vr_trainer *t, vr_err *err)
+{
+    vr_snapshot *s;
+    if (vr_trainer_snapshot(t, &s, err)) return -1;
+    return write_checkpoint(user, t, s, "running", "", err);
+}
+
+static int read_series(const char *path, const char *group, const char *const *names, int n,
+                       double **dst, size_t cap, size_t *rows, vr_err *err)
+{
+    char name[96];
+    snprintf(name, sizeof name, "/%s/step", group);
+    if (vr_run_file_count(path, name, rows, err)) return -1;
+    if (*rows > cap) return vr_fail(err, "%s: %s has %zu rows, more than this spec makes", path,
+                                    group, *rows);
+    for (int k = 0; k < n; k++) {
+        snprintf(name, sizeof name, "/%s/%s", group, names[k]);
+        if (vr_run_file_read(path, name, VR_DT_F64, dst[k], *rows, err)) return -1;
+    }
+    return 0;
+}
+
+/* Continues from the checkpoint in PATH if there is one. Returns 1 when it
+ * resumed, 0 when there is nothing to resume from, -1 on error. */
+static int try_resume(record *r, vr_trainer *t, const char *path, vr_err *err)
+{
+    size_t have = 0;
+    char status[32];
+    if (vr_run_file_status(path, status, sizeof status, err)) return -1;
+    if (!status[0] || !strcmp(status, "failed")) return 0;  /* a failed run starts over */
+    if (vr_run_file_count(path, "/checkpoint/scalars", &have, err)) return -1;
+    if (have != 4) return 0;
+    char *yaml = NULL;
+    if (vr_run_file_config(path, &yaml, err)) return -1;
+    int same = strcmp(yaml, r->config) == 0;
+    free(yaml);
+    if (!same)
+        return vr_fail(err, "%s was started with a different spec; move it away (or delete "
+                       "the run's folder) to train this spec from scratch", path);
+    vr_snapshot s;
+    if (vr_snapshot_alloc(t, &s)) return vr_fail(err, "out of memory reading a checkpoint");
+    vr_array a[CK_N];
+    ck_arrays(a, t, &s);
+    size_t rows = 0, evals = 0;
+    int rc = 0;
+    for (int k = 0; k < CK_N && !rc; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "/checkpoint/%s", a[k].name);
+        rc = vr_run_file_read(path, name, a[k].dtype, (void *)a[k].data, a[k].dims[0], err);
+    }
+    if (!rc) rc = read_series(path, "metrics", vr_metric_names, VR_N_METRICS, t->metrics,
+                              t->cap_rows, &rows, err);
+    if (!rc) rc = read_series(path, "eval", vr_eval_names, VR_N_EVAL, t->eval, t->cap_eval,
+                              &evals, err);
+    if (!rc) rc = vr_trainer_restore(t, &s, rows, evals, err);
+    vr_snapshot_free(&s);
+    return rc ? -1 : 1;
+}
+
+/* ---- one run ------------------------------------------------------------------ */
+
+/* Sets up the trainer and the file: resumed from its checkpoint or fresh. */
+static int start(record *r, vr_trainer *t, ckpt_ctx *ck, const vr_spec *spec,
+                 const vr_dataset *ds, vr_backend *b, const vr_run_opts *o, vr_err *err)
+{
+    if (vr_trainer_init(t, spec, ds, b, err)) return -1;
+    int resumed = try_resume(r, t, o->path, err);
+    if (resumed < 0) return -1;
+    if (resumed) {
+        vr_snapshot *s;
+        if (vr_trainer_snapshot(t, &s, err) ||
+            write_checkpoint(ck, t, s, "running", "", err)) return -1;
+        if (!o->quiet) fprintf(o->out, "%s  resuming at step %ld\n", o->label, t->step);
+        return 0;
+    }
+    return vr_run_file_write(o->path, &r->rec, err);
+}
+
 int vr_run_one(const vr_spec *spec, const vr_dataset *ds, const vr_run_opts *o, vr_err *err)
 {
     vr_backend *b = NULL;
     vr_trainer t = {0};
-    vr_err werr;
+    vr_err werr = {{0}};
     record *r = calloc(1, sizeof *r);
     if (!r) return vr_fail(err, "out of memory");
     if (vr_backend_cpu_create(&b, spec->train.threads, err)) { free(r); return VR_RUN_FAILED; }
     record_init(r, spec, b);
-    if (vr_run_file_write(o->path, &r->rec, err)) { b->destroy(b); free(r); return -1; }
+    ckpt_ctx ck = {r, o->path, {{0}}};
 
     int outcome = VR_RUN_FAILED, rc;
-    if (vr_trainer_init(&t, spec, ds, b, err)) {
+    if (start(r, &t, &ck, spec, ds, b, o, err)) {
+        /* A file we cannot write is the caller's problem; a run we cannot start is failed. */
         rc = finish(r, o->path, "failed", err->msg, &werr);
+        if (rc) outcome = -1;
         goto out;
     }
     t.poison_step = o->poison_step;
+    t.kill_step = o->kill_step;
     vr_progress_display show;
     vr_progress_init(&show, o->out, o->quiet, o->label);
-    rc = vr_trainer_run(&t, vr_progress_show, &show, o->stop, err);
+    vr_run_hooks hooks = {.progress = vr_progress_show, .progress_user = &show,
+                          .checkpoint = on_checkpoint, .checkpoint_user = &ck, .stop = o->stop};
+    rc = vr_trainer_run(&t, &hooks, err);
     record_history(r, &t);
+    r->rec.n_checkpoint = 0;  /* done and failed files carry no checkpoint */
     if (rc == 0) {
         if (write_done(r, &t, ds, o->path, err) == 0) {
             outcome = VR_RUN_DONE;
@@ -170,15 +292,17 @@ int vr_run_one(const vr_spec *spec, const vr_dataset *ds, const vr_run_opts *o, 
         }
     } else if (rc == 1) {
         outcome = VR_RUN_INTERRUPTED;
+        vr_snapshot *s;
         vr_fail(err, "interrupted at step %ld", t.step);
         vr_progress_finish(&show, err->msg);
-        rc = finish(r, o->path, "interrupted", err->msg, &werr);
+        rc = vr_trainer_snapshot(&t, &s, &werr) ||
+             write_checkpoint(&ck, &t, s, "interrupted", err->msg, &werr);
     } else {
         vr_progress_finish(&show, "failed");
         rc = finish(r, o->path, "failed", err->msg, &werr);
     }
 out:
-    if (rc && outcome != VR_RUN_DONE) {
+    if (rc && outcome != VR_RUN_DONE && werr.msg[0]) {
         char cause[VR_ERR_MAX / 2];
         snprintf(cause, sizeof cause, "%s", err->msg);
         vr_fail(err, "%s (recording it in the results file failed too: %s)", cause, werr.msg);

@@ -1,11 +1,16 @@
 /* run_one.h: train one run (a spec with its seed) and record it in run.h5.
  *
- * The file is written three times, each time atomically (run_file.h): at the
- * start with status `running` and the resolved config; at the end with
- * status `done` and every metric, tensor and parameter; or on failure with
- * status `failed`, the message and the metrics recorded so far (or
- * `interrupted` when a signal stopped it). A crash leaves `running`: never a
- * file that says `done` with partial content. */
+ * The file is rewritten atomically (run_file.h) at the start (status
+ * `running`, the resolved config), at every checkpoint (`running`, the
+ * history so far and /checkpoint), when a signal stops the run
+ * (`interrupted`, with a checkpoint), on failure (`failed`, the message and
+ * the metrics so far) and at the end (`done`, every metric, tensor and
+ * parameter). A crash or kill -9 leaves the last version: `running` with the
+ * last checkpoint, never a file that says `done` with partial content.
+ *
+ * A run whose file says running or interrupted and holds a checkpoint made
+ * from the same resolved spec continues from it, bit for bit on the CPU; a
+ * failed run starts over. */
 #ifndef VR_RUN_ONE_H
 #define VR_RUN_ONE_H
 
@@ -21,6 +26,7 @@ typedef struct {
     int quiet;
     const volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM */
     long poison_step;                   /* tests: NaN into the weights after this step */
+    long kill_step;                     /* tests: SIGKILL ourselves after this step */
 } vr_run_opts;
 
 typedef enum { VR_RUN_DONE = 0, VR_RUN_FAILED = 1, VR_RUN_INTERRUPTED = 2 } vr_run_outcome;

@@ -206,6 +206,11 @@ const vr_key vr_spec_keys[] = {
     {.key = "train.eval_every", .type = VR_KEY_LONG, FIELD(train.eval_every),
      .lo = 1, .hi = 1e9, .def = "1000",
      .help = "Evaluate on the test set every N steps."},
+    {.key = "train.checkpoint_every", .type = VR_KEY_LONG, FIELD(train.checkpoint_every),
+     .lo = 1, .hi = 1e9, .def = "1000",
+     .help = "Write a checkpoint (parameters, optimiser and objective state) "
+             "into run.h5 every N steps; an interrupted run resumes from the "
+             "last one, bit for bit."},
     {.key = "train.threads", .type = VR_KEY_INT, FIELD(train.threads),
      .lo = 0, .hi = 1024, .def = "0",
      .help = "CPU threads per run; 0: all cores."},

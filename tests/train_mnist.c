@@ -43,7 +43,7 @@ static int train(const vr_spec *s, const vr_dataset *ds, vr_trainer *t)
     vr_backend *b;
     vr_err err;
     if (vr_backend_cpu_create(&b, s->train.threads, &err) || vr_trainer_init(t, s, ds, b, &err) ||
-        vr_trainer_run(t, NULL, NULL, NULL, &err)) {
+        vr_trainer_run(t, NULL, &err)) {
         fprintf(stderr, "training failed: %s\n", err.msg);
         return -1;
     }
@@ -184,7 +184,7 @@ static void test_nan_fails(const vr_dataset *ds)
     float nan = NAN;
     b->upload(b, t.params + 5, &nan, sizeof nan);
     t.n_eval = 1;  /* skip the step-0 evaluation: it would catch the NaN first */
-    int rc = vr_trainer_run(&t, NULL, NULL, NULL, &err);
+    int rc = vr_trainer_run(&t, NULL, &err);
     CHECK(rc == -1 && strstr(err.msg, "loss is NaN"), "rc %d, message '%s'", rc, err.msg);
     release(&t);
 }

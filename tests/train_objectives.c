@@ -38,7 +38,7 @@ static int train(const vr_spec *s, vr_trainer *t)
     vr_backend *b;
     vr_err err;
     if (vr_dataset_load(&ds, s, &err) || vr_backend_cpu_create(&b, 1, &err) ||
-        vr_trainer_init(t, s, &ds, b, &err) || vr_trainer_run(t, NULL, NULL, NULL, &err)) {
+        vr_trainer_init(t, s, &ds, b, &err) || vr_trainer_run(t, NULL, &err)) {
         CHECK(0, "training failed: %s", err.msg);
         return -1;
     }
