@@ -819,14 +819,6 @@ static int expand(const struct vr_sweep_src *S, expansion *x, vr_err *err)
         }
         if (len) too_long |= append_sanitised(stem, sizeof stem, &len, "-");
 
-        if (vr_spec_check_at(&s, &o, err)) {
-            if (described) {
-                char id[300];
-                snprintf(id, sizeof id, "%sseed%ld", stem, s.seeds[0]);
-                add_run_context(err, id);
-            }
-            goto done;
-        }
         for (int k = 0; k < s.n_seeds; k++) {
             vr_run_item *r = &runs[n++];
             r->spec = s;
@@ -836,6 +828,11 @@ static int expand(const struct vr_sweep_src *S, expansion *x, vr_err *err)
                 fail_node(err, S->file, NULL, "the run-id '%.60s...' is longer "
                           "than %zu bytes; use shorter variant names or values",
                           stem, sizeof r->id - 1);
+                goto done;
+            }
+            /* Every run is checked as it will run, seed included. */
+            if (vr_spec_check_at(&r->spec, &o, err)) {
+                if (described) add_run_context(err, r->id);
                 goto done;
             }
             if (v) snprintf(r->variant, sizeof r->variant, "%s", v->key_node->text);

@@ -591,6 +591,30 @@ static void test_errors_grid(void)
                  "  objective.beta: [1, 2]\n",
                  "@/sweeps/g16.yaml:2:25: objective.beta is swept by the grid (at "
                  "4:3); a value here is never used: remove it");
+    /* Values with '-' that line up with a variant's name: one id twice. */
+    EXPECT_ERROR("g17.yaml",
+                 "grid:\n"
+                 "  data.dir: ['2', 1-dir2]\n"
+                 "variants:\n"
+                 "  v-dir1: {}\n"
+                 "  v: {}\n",
+                 "@/sweeps/g17.yaml: two runs would have the run-id "
+                 "'v-dir1-dir2-seed0' (grid values with '-' in them run together); "
+                 "change a value");
+    /* Run-ids longer than 255 bytes. */
+    char longer[2048];
+    const char *v63 = "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv";
+    snprintf(longer, sizeof longer,
+             "objective: {kind: anneal}\n"
+             "grid:\n"
+             "  data.dir: [%s]\n"
+             "  objective.anneal.start: [0.0000000000000000000000000000000000000000000000000000000000001]\n"
+             "  objective.anneal.end: [1.000000000000000000000000000000000000000000000000000000000000]\n"
+             "variants:\n"
+             "  %s: {}\n", v63, v63);
+    EXPECT_ERROR("g18.yaml", longer,
+                 "@/sweeps/g18.yaml: the run-id 'vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv...' "
+                 "is longer than 255 bytes; use shorter variant names or values");
     /* The cap: 50 x 5 grid points x 50 seeds. */
     char big[4096];
     size_t n = (size_t)snprintf(big, sizeof big, "grid:\n  model.latent: [1");
