@@ -684,3 +684,20 @@ int vr_run_file_config(const char *path, char **yaml, vr_err *err)
     h5_restore(q);
     return rc;
 }
+
+int vr_run_file_attr(const char *path, const char *name, char *buf, size_t cap, vr_err *err)
+{
+    ctx c = {path, err};
+    buf[0] = '\0';
+    h5_quiet q = h5_silence();
+    int rc = -1;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        h5_fail(&c, "H5Fopen", path);
+    } else {
+        rc = read_str_attr(&c, file, name, buf, cap);
+        H5Fclose(file);
+    }
+    h5_restore(q);
+    return rc;
+}

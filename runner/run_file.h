@@ -60,6 +60,9 @@ typedef struct {
  * parent directories. On failure PATH is untouched and PATH.tmp removed. */
 int vr_run_file_write(const char *path, const vr_run_record *rec, vr_err *err);
 
+/* Reads the string attribute NAME of the root of PATH into buf. */
+int vr_run_file_attr(const char *path, const char *name, char *buf, size_t cap, vr_err *err);
+
 /* Reads the status attribute of an existing run file into buf ("" and 0 if
  * the file does not exist; -1 with err if it exists but cannot be read). */
 int vr_run_file_status(const char *path, char *buf, size_t cap, vr_err *err);

@@ -236,13 +236,15 @@ static int try_resume(record *r, vr_trainer *t, const char *path, vr_err *err)
 
 /* ---- one run ------------------------------------------------------------------ */
 
-/* Sets up the trainer and the file: resumed from its checkpoint or fresh. */
+/* Sets up the trainer and the file: resumed from its checkpoint or fresh.
+ * Returns -2 when the existing file must be left as it is (it holds a
+ * checkpoint this spec cannot use, or cannot be read). */
 static int start(record *r, vr_trainer *t, ckpt_ctx *ck, const vr_spec *spec,
                  const vr_dataset *ds, vr_backend *b, const vr_run_opts *o, vr_err *err)
 {
     if (vr_trainer_init(t, spec, ds, b, err)) return -1;
     int resumed = try_resume(r, t, o->path, err);
-    if (resumed < 0) return -1;
+    if (resumed < 0) return -2;
     if (resumed) {
         vr_snapshot *s;
         if (vr_trainer_snapshot(t, &s, err) ||
@@ -260,12 +262,20 @@ int vr_run_one(const vr_spec *spec, const vr_dataset *ds, const vr_run_opts *o, 
     vr_err werr = {{0}};
     record *r = calloc(1, sizeof *r);
     if (!r) return vr_fail(err, "out of memory");
-    if (vr_backend_cpu_create(&b, spec->train.threads, err)) { free(r); return VR_RUN_FAILED; }
+    /* The scheduler's thread budget, unless the spec asks for a number. The
+     * budget is not part of the spec: a resumed run may get another one. */
+    int threads = spec->train.threads ? spec->train.threads : o->threads;
+    if (vr_backend_cpu_create(&b, threads, err)) { free(r); return VR_RUN_FAILED; }
     record_init(r, spec, b);
     ckpt_ctx ck = {r, o->path, {{0}}};
 
     int outcome = VR_RUN_FAILED, rc;
-    if (start(r, &t, &ck, spec, ds, b, o, err)) {
+    int started = start(r, &t, &ck, spec, ds, b, o, err);
+    if (started == -2) {  /* keep the file and its checkpoint: nothing is lost */
+        rc = 0;
+        goto out;
+    }
+    if (started) {
         /* A file we cannot write is the caller's problem; a run we cannot start is failed. */
         rc = finish(r, o->path, "failed", err->msg, &werr);
         if (rc) outcome = -1;

@@ -49,9 +49,11 @@ PY
 
 "$vaerun" --quiet --out "$tmp/a" "$tmp/r.yaml" || fail "uninterrupted run"
 
-# kill -9 after step 60: the file says running, holds the step-50 checkpoint.
-"$vaerun" --quiet --out "$tmp/b" --debug-kill 0:60 "$tmp/r.yaml" 2>/dev/null
-rc=$?; [[ $rc -eq 137 ]] || fail "--debug-kill should die of SIGKILL (137), got $rc"
+# kill -9 of the run after step 60: the file says running and holds the
+# step-50 checkpoint; the sweep reports the crash and exits 1.
+out="$("$vaerun" --quiet --out "$tmp/b" --debug-kill 0:60 "$tmp/r.yaml" 2>&1)"
+rc=$?; [[ $rc -eq 1 ]] || fail "--debug-kill: exit $rc, want 1"
+grep -q "crashed (signal 9)" <<<"$out" || fail "the crash is not reported: $out"
 status=$(/usr/bin/python3 -c "import h5py,sys; print(h5py.File(sys.argv[1])['/'].attrs['status'])" "$(run_h5 b)")
 [[ $status == running ]] || fail "after kill -9 the status is '$status', want running"
 out="$("$vaerun" --out "$tmp/b" "$tmp/r.yaml" 2>&1)" || fail "resume after kill -9: $out"
