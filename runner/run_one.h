@@ -27,6 +27,7 @@ typedef struct {
     const volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM */
     long poison_step;                   /* tests: NaN into the weights after this step */
     long kill_step;                     /* tests: SIGKILL ourselves after this step */
+    int threads;                        /* CPU threads; 0: the spec's train.threads */
 } vr_run_opts;
 
 typedef enum { VR_RUN_DONE = 0, VR_RUN_FAILED = 1, VR_RUN_INTERRUPTED = 2 } vr_run_outcome;
