@@ -28,12 +28,12 @@ name: typo
 train:
   stpes: 10
 Y
-expect "unknown key" 2 "$tmp/typo.yaml:3:3: unknown key 'stpes'" -- "$vaerun" --out "$tmp/res" "$tmp/typo.yaml"
+expect "unknown key" 2 "$tmp/typo.yaml:3:3: unknown key 'stpes'" -- "$vaerun" --no-plot --out "$tmp/res" "$tmp/typo.yaml"
 
 cat > "$tmp/type.yaml" <<'Y'
 model: {arch: mlp, latent: ten}
 Y
-expect "wrong type" 2 "$tmp/type.yaml:1:28: model.latent: expected an integer" -- "$vaerun" --out "$tmp/res" "$tmp/type.yaml"
+expect "wrong type" 2 "$tmp/type.yaml:1:28: model.latent: expected an integer" -- "$vaerun" --no-plot --out "$tmp/res" "$tmp/type.yaml"
 
 cat > "$tmp/range.yaml" <<'Y'
 train:
@@ -58,7 +58,7 @@ model: {arch: mlp}
 train: {steps: 1}
 Y
 mkdir -p "$tmp/empty"
-expect "missing dataset" 2 "scripts/fetch_data.sh" -- "$vaerun" --out "$tmp/res2" "$tmp/nodata.yaml"
+expect "missing dataset" 2 "scripts/fetch_data.sh" -- "$vaerun" --no-plot --out "$tmp/res2" "$tmp/nodata.yaml"
 
 # A run that goes NaN fails alone: status failed with the message in run.h5,
 # the other seed is done, the exit status is 1. Needs MNIST.
@@ -70,7 +70,7 @@ train: {steps: 40, batch: 32, log_every: 10, eval_every: 20, threads: 1}
 seeds: [0, 1]
 Y
   expect "NaN run fails alone" 1 "1 done, 0 already done, 1 failed" -- \
-    "$vaerun" --out "$tmp/res3" --debug-nan 0:15 "$tmp/nan.yaml"
+    "$vaerun" --no-plot --out "$tmp/res3" --debug-nan 0:15 "$tmp/nan.yaml"
   if command -v h5dump >/dev/null; then
     expect "failed status in run.h5" 0 '"failed"' -- h5dump -a /status "$tmp/res3/nan/runs/seed0/run.h5"
     expect "failure message in run.h5" 0 'step 20: loss is NaN' -- h5dump -a /message "$tmp/res3/nan/runs/seed0/run.h5"
@@ -78,7 +78,7 @@ Y
   fi
 fi
 
-for f in "$src"/configs/*.yaml; do
+for f in "$src"/configs/*.yaml "$src"/sweeps/*.yaml; do
   expect "check $(basename "$f")" 0 ": ok" -- "$vaerun" check "$f"
 done
 

@@ -15,7 +15,7 @@ for f in "$src"/configs/*.yaml; do
   if grep -q "set: fashion_mnist" "$f" && [[ ! -d /usr/share/datasets/fashion-mnist ]]; then
     echo "skip $name: Fashion-MNIST not installed"; continue
   fi
-  if ! out="$("$vaerun" --quiet --out "$tmp" --set seeds=[0] --set train.steps=4 \
+  if ! out="$("$vaerun" --no-plot --quiet --out "$tmp" --set seeds=[0] --set train.steps=4 \
         --set train.log_every=2 --set train.eval_every=2 --set data.train=256 \
         --set data.test=64 --set eval.iwae_samples=3 --set eval.iwae_images=8 \
         --set train.threads=1 "$f" 2>&1)"; then

@@ -47,22 +47,22 @@ assert "checkpoint" not in b, "a done file keeps no checkpoint"
 PY
 }
 
-"$vaerun" --quiet --out "$tmp/a" "$tmp/r.yaml" || fail "uninterrupted run"
+"$vaerun" --no-plot --quiet --out "$tmp/a" "$tmp/r.yaml" || fail "uninterrupted run"
 
 # kill -9 of the run after step 60: the file says running and holds the
 # step-50 checkpoint; the sweep reports the crash and exits 1.
-out="$("$vaerun" --quiet --out "$tmp/b" --debug-kill 0:60 "$tmp/r.yaml" 2>&1)"
+out="$("$vaerun" --no-plot --quiet --out "$tmp/b" --debug-kill 0:60 "$tmp/r.yaml" 2>&1)"
 rc=$?; [[ $rc -eq 1 ]] || fail "--debug-kill: exit $rc, want 1"
 grep -q "crashed (signal 9)" <<<"$out" || fail "the crash is not reported: $out"
 status=$(/usr/bin/python3 -c "import h5py,sys; print(h5py.File(sys.argv[1])['/'].attrs['status'])" "$(run_h5 b)")
 [[ $status == running ]] || fail "after kill -9 the status is '$status', want running"
-out="$("$vaerun" --out "$tmp/b" "$tmp/r.yaml" 2>&1)" || fail "resume after kill -9: $out"
+out="$("$vaerun" --no-plot --out "$tmp/b" "$tmp/r.yaml" 2>&1)" || fail "resume after kill -9: $out"
 grep -q "resuming at step 50" <<<"$out" || fail "did not resume from step 50: $out"
 same "$(run_h5 a)" "$(run_h5 b)" || fail "resumed run differs from the uninterrupted one"
 
 # SIGINT: a longer run, interrupted, then resumed.
 sed 's/steps: 120/steps: 6000/; s/checkpoint_every: 25/checkpoint_every: 500/' "$tmp/r.yaml" > "$tmp/long.yaml"
-"$vaerun" --quiet --out "$tmp/c" "$tmp/long.yaml" 2>/dev/null &
+"$vaerun" --no-plot --quiet --out "$tmp/c" "$tmp/long.yaml" 2>/dev/null &
 pid=$!
 sleep 1.5
 kill -INT $pid
@@ -71,15 +71,15 @@ wait $pid; rc=$?
 h5=$tmp/c/r/runs/seed0/run.h5
 status=$(/usr/bin/python3 -c "import h5py,sys; print(h5py.File(sys.argv[1])['/'].attrs['status'])" "$h5")
 [[ $status == interrupted ]] || fail "after SIGINT the status is '$status', want interrupted"
-"$vaerun" --quiet --out "$tmp/c" "$tmp/long.yaml" || fail "resume after SIGINT"
-"$vaerun" --quiet --out "$tmp/d" "$tmp/long.yaml" || fail "uninterrupted long run"
+"$vaerun" --no-plot --quiet --out "$tmp/c" "$tmp/long.yaml" || fail "resume after SIGINT"
+"$vaerun" --no-plot --quiet --out "$tmp/d" "$tmp/long.yaml" || fail "uninterrupted long run"
 same "$h5" "$tmp/d/r/runs/seed0/run.h5" || fail "SIGINT-resumed run differs"
 
 # failed runs: skipped, then retried on request.
-"$vaerun" --quiet --out "$tmp/e" --debug-nan 0:15 "$tmp/r.yaml" 2>/dev/null && fail "NaN run exited 0"
-out="$("$vaerun" --quiet --out "$tmp/e" "$tmp/r.yaml" 2>&1)"; rc=$?
+"$vaerun" --no-plot --quiet --out "$tmp/e" --debug-nan 0:15 "$tmp/r.yaml" 2>/dev/null && fail "NaN run exited 0"
+out="$("$vaerun" --no-plot --quiet --out "$tmp/e" "$tmp/r.yaml" 2>&1)"; rc=$?
 [[ $rc -eq 1 ]] && grep -q "retry-failed" <<<"$out" || fail "failed run not skipped: $rc $out"
-"$vaerun" --quiet --out "$tmp/e" --retry-failed "$tmp/r.yaml" || fail "--retry-failed"
+"$vaerun" --no-plot --quiet --out "$tmp/e" --retry-failed "$tmp/r.yaml" || fail "--retry-failed"
 same "$(run_h5 a)" "$(run_h5 e)" || fail "retried run differs from a fresh one"
 
 echo "$fails failed"

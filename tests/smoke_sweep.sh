@@ -52,10 +52,10 @@ assert done == want, (done, want)
 PY
 }
 
-"$vaerun" --quiet --jobs 2 --out "$tmp/a" "$tmp/s.yaml" 2>/dev/null || fail "sweep on 2 workers"
+"$vaerun" --no-plot --quiet --jobs 2 --out "$tmp/a" "$tmp/s.yaml" 2>/dev/null || fail "sweep on 2 workers"
 check_summary "$tmp/a/s" 4 || fail "summary.csv vs run files"
 
-out="$("$vaerun" --quiet --jobs 2 --out "$tmp/b" --debug-nan 0:15 "$tmp/s.yaml" 2>&1)"; rc=$?
+out="$("$vaerun" --no-plot --quiet --jobs 2 --out "$tmp/b" --debug-nan 0:15 "$tmp/s.yaml" 2>&1)"; rc=$?
 [[ $rc -eq 1 ]] || fail "NaN sweep: exit $rc, want 1"
 grep -q "2 done, 0 already done, 2 failed" <<<"$out" || fail "NaN runs did not fail alone: $out"
 check_summary "$tmp/b/s" 2 || fail "summary.csv after failures"
@@ -63,10 +63,10 @@ check_summary "$tmp/b/s" 2 || fail "summary.csv after failures"
 # Lock and kill -9: a long sweep in the background.
 sed 's/steps: 60/steps: 20000/; s/checkpoint_every: 20/checkpoint_every: 200/' "$tmp/base.yaml" > "$tmp/longbase.yaml"
 sed 's/base.yaml/longbase.yaml/' "$tmp/s.yaml" > "$tmp/long.yaml"
-"$vaerun" --quiet --jobs 2 --out "$tmp/c" "$tmp/long.yaml" 2>/dev/null &
+"$vaerun" --no-plot --quiet --jobs 2 --out "$tmp/c" "$tmp/long.yaml" 2>/dev/null &
 pid=$!
 for _ in $(seq 50); do [[ -s "$tmp/c/long/.lock" ]] && break; sleep 0.1; done
-out="$("$vaerun" --quiet --out "$tmp/c" "$tmp/long.yaml" 2>&1)"; rc=$?
+out="$("$vaerun" --no-plot --quiet --out "$tmp/c" "$tmp/long.yaml" 2>&1)"; rc=$?
 [[ $rc -eq 2 ]] && grep -q "another vaerun (pid $pid)" <<<"$out" || fail "second vaerun not refused: $rc $out"
 sleep 2
 kill -9 $pid; wait $pid 2>/dev/null
@@ -74,7 +74,7 @@ sleep 0.5
 if pgrep -f "$tmp/c" >/dev/null; then fail "runs survived kill -9 of vaerun"; fi
 # Shorten the runs so that the resumed sweep finishes quickly; the changed
 # spec is refused for runs that have a checkpoint, so only check the error.
-out="$("$vaerun" --quiet --out "$tmp/c" --set train.steps=300 "$tmp/long.yaml" 2>&1)"
+out="$("$vaerun" --no-plot --quiet --out "$tmp/c" --set train.steps=300 "$tmp/long.yaml" 2>&1)"
 grep -q "different spec" <<<"$out" || fail "a changed spec must not resume a checkpoint: $out"
 /usr/bin/python3 - "$tmp/c/long" <<'PY' || fail "the refused resume touched the run files"
 import glob, sys, h5py
@@ -85,7 +85,7 @@ PY
 
 # An unwritable results folder.
 touch "$tmp/file"
-out="$("$vaerun" --quiet --out "$tmp/file/x" "$tmp/s.yaml" 2>&1)"; rc=$?
+out="$("$vaerun" --no-plot --quiet --out "$tmp/file/x" "$tmp/s.yaml" 2>&1)"; rc=$?
 [[ $rc -eq 2 ]] && grep -q "not a directory\|cannot create" <<<"$out" || fail "unwritable out: $rc $out"
 
 echo "$fails failed"
