@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../plot/plot.h"
 #include "schedule.h"
 #include "spec.h"
 #include "summary.h"
@@ -21,7 +22,7 @@ typedef struct {
     const char *out_dir;      /* --out, or NULL */
     const char *sets[MAX_SETS];
     int n_sets;
-    int quiet, retry_failed, jobs;
+    int quiet, retry_failed, jobs, no_plot;
     long nan_seed, nan_step;  /* --debug-nan SEED:STEP (nan_step 0 = off) */
     long kill_seed, kill_step;/* --debug-kill SEED:STEP */
 } cli;
@@ -37,6 +38,7 @@ static void usage(FILE *f)
         "usage: vaerun [options] FILE.yaml        train every run of a spec or sweep\n"
         "       vaerun check [options] FILE.yaml  validate every run, train nothing\n"
         "       vaerun list [options] FILE.yaml   print the runs it expands to\n"
+        "       vaerun plot RESULTS_DIR           draw the figures of a results folder\n"
         "       vaerun keys                       print every spec key (Markdown)\n"
         "\n"
         "options:\n"
@@ -47,6 +49,7 @@ static void usage(FILE *f)
         "                     or fewer runs with more threads each)\n"
         "  --retry-failed     train again the runs whose file says failed\n"
         "  --quiet            no progress display\n"
+        "  --no-plot          no figures after training (vaerun plot draws them later)\n"
         "  --debug-nan S:N    make the run of seed S go NaN after step N (to see\n"
         "                     how a failed run is reported)\n"
         "  --debug-kill S:N   kill -9 the run of seed S after step N (to see a\n"
@@ -72,7 +75,8 @@ static int parse_args(int argc, char **argv, cli *c)
     c->command = "train";
     int i = 1;
     if (i < argc && (!strcmp(argv[i], "check") || !strcmp(argv[i], "list") ||
-                     !strcmp(argv[i], "keys") || !strcmp(argv[i], "train")))
+                     !strcmp(argv[i], "keys") || !strcmp(argv[i], "train") ||
+                     !strcmp(argv[i], "plot")))
         c->command = argv[i++];
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -83,6 +87,7 @@ static int parse_args(int argc, char **argv, cli *c)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
         else if (!strcmp(a, "--version")) { printf("vaerun %s\n", VR_VERSION); exit(0); }
         else if (!strcmp(a, "--quiet")) c->quiet = 1;
+        else if (!strcmp(a, "--no-plot")) c->no_plot = 1;
         else if (!strcmp(a, "--retry-failed")) c->retry_failed = 1;
         else if (!strcmp(a, "--out")) c->out_dir = v;
         else if (!strcmp(a, "--debug-nan")) { if (parse_pair(a, v, &c->nan_seed, &c->nan_step)) return -1; }
@@ -149,6 +154,22 @@ static int list_runs(const char *dir, const vr_sweep *sw)
     return 0;
 }
 
+/* Figures never decide the exit status: training results stand without them. */
+static int plot(const char *dir)
+{
+    if (!vr_gnuplot_available()) {
+        fprintf(stderr, "vaerun: %s\n", VR_GNUPLOT_MISSING);
+        return 1;
+    }
+    vr_err err;
+    if (vr_plot_sweep(dir, &err)) {
+        fprintf(stderr, "vaerun: figures: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "figures: %s/figures/index.html\n", dir);
+    return 0;
+}
+
 static int train(const cli *c, const char *dir, const vr_sweep *sw)
 {
     struct sigaction sa = {.sa_handler = on_signal};
@@ -167,6 +188,7 @@ static int train(const cli *c, const char *dir, const vr_sweep *sw)
     fprintf(stderr, "%s: %d done, %d already done, %d failed, %d interrupted -> %s/summary.csv\n",
             sw->name, r.done, r.skipped, r.failed, r.interrupted, dir);
     if (r.broken) fprintf(stderr, "vaerun: stopped: the results folder %s cannot be written\n", dir);
+    else if (!g_stop && !c->no_plot) plot(dir);
     return r.failed || r.interrupted || r.broken || g_stop ? 1 : 0;
 }
 
@@ -194,6 +216,7 @@ int main(int argc, char **argv)
         vr_spec_keys_markdown(stdout);
         return 0;
     }
+    if (!strcmp(c.command, "plot")) return plot(c.file) ? 1 : 0;
     vr_sweep sw = {0};
     vr_err err;
     if (load(&c, &sw, &err)) {
