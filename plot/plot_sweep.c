@@ -989,7 +989,9 @@ static void rate_distortion(ctx *c)
     double dspan = fmax(dhi - dlo, 1e-3 * fmax(1, fabs(dhi))), rspan = fmax(rhi - rlo, 1e-3 * fmax(1, fabs(rhi)));
     double x0 = dlo - 0.07 * dspan, x1 = dhi + 0.07 * dspan;
     double y0 = rlo - 0.07 * rspan, y1 = rhi + 0.1 * rspan;
-    if (y0 < 0 && rlo >= 0) y0 = fmin(0, rlo - 0.02 * rspan);
+    /* the rate axis starts at 0 (no information in z) unless all rates are far from it */
+    if (rlo >= 0 && rlo < 0.5 * rhi) y0 = 0;
+    else if (y0 < 0 && rlo >= 0) y0 = 0;
     sbuf s = {0};
     char pngpath[4600];
     const char *png = "sweep-rate-distortion.png";
@@ -1130,10 +1132,10 @@ static const overlay_spec overlays[] = {
      "The reconstruction term E_q[log p(x|z)] on the training batches (nats per image, higher is "
      "better)", 0, VR_M_RECON, 0},
     {"kl_weight", "KL weight over training", "KL weight  w_kl / w_recon",
-     "The KL weight of the objective: beta, the annealing schedule, or 1/lambda under GECO (the KL "
+     "The KL weight of the objective: β, the annealing schedule, or 1/λ under GECO (the KL "
      "weight of the equivalent beta-ELBO)", 0, VR_M_KL_WEIGHT, 1},
-    {"multiplier", "GECO's Lagrange multiplier over training", "multiplier  lambda",
-     "GECO's Lagrange multiplier lambda, which weights the reconstruction constraint (only runs "
+    {"multiplier", "GECO's Lagrange multiplier λ over training", "multiplier  λ",
+     "GECO's Lagrange multiplier λ, which weights the reconstruction constraint (only runs "
      "with GECO have one)", 0, VR_M_MULTIPLIER, 1},
     {"test_elbo", "Test ELBO over training", "test ELBO  [nats per image]",
      "The test-set ELBO at each evaluation (nats per image, higher is better)", 1, VR_E_TEST_ELBO, 0},
