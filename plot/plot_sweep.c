@@ -71,6 +71,7 @@ static void sb_q(sbuf *b, const char *s)
 /* ---- context ------------------------------------------------------------ */
 
 #define MAX_FACTORS 64
+#define MAX_PANELS 9    /* panels in one figure */
 
 typedef struct {
     const vr_sweep_data *d;
@@ -229,14 +230,16 @@ static layout make_layout(int n_panels, int key_w)
     if (n_panels < 1) n_panels = 1;
     L.cols = n_panels <= 3 ? n_panels : n_panels == 4 ? 2 : 3;
     L.rows = (n_panels + L.cols - 1) / L.cols;
-    int pw = L.cols == 1 ? 820 : 560, ph = L.rows == 1 ? 520 : 430;
+    int pw = L.cols == 1 ? 820 : 560, ph = L.rows == 1 ? 520 : 450;
     L.key_w = key_w;
     L.top_h = 46;
     L.W = L.cols * pw + key_w;
     L.H = L.rows * ph + L.top_h;
     L.lpad = 86;
     L.rpad = 18;
-    L.tpad = n_panels > 1 ? 30 : 8;
+    /* room above a panel for its title, below for the tics and x label;
+     * between two rows both */
+    L.tpad = n_panels == 1 ? 8 : L.rows > 1 ? 40 : 30;
     L.bpad = 58;
     return L;
 }
@@ -461,6 +464,7 @@ static void overlay(ctx *c, const overlay_spec *o)
     int ne = 0, block = 0, max_seeds = 0;
     double xmax = 0, lo = INFINITY, hi = -INFINITY, llo = INFINITY, lhi = -INFINITY;
     double xzoom = INFINITY;  /* the first step of the zoomed range */
+    double hlo = INFINITY, hhi = -INFINITY;  /* the second half of training */
     double pos_lo = INFINITY;
     int all_pos = 1;
     if (!el || !grp) { fclose(f); free(el); free(grp); free(pk.code); return; }
@@ -495,6 +499,10 @@ static void overlay(ctx *c, const overlay_spec *o)
                         lhi = fmax(lhi, v[j]);
                         xzoom = fmin(xzoom, st[j]);
                     }
+                    if (st[j] >= 0.5 * xmax) {
+                        hlo = fmin(hlo, v[j]);
+                        hhi = fmax(hhi, v[j]);
+                    }
                 }
                 fputs("\n\n", f);
                 el[ne++] = (elem){p, l, block++, 0, 0};
@@ -519,9 +527,10 @@ static void overlay(ctx *c, const overlay_spec *o)
 
     /* y range: zoom on the last 90% of training when the first steps would
      * squash the rest (the untrained model's values are far off). */
-    /* positive quantities that span orders of magnitude (KL across beta,
-     * GECO's multiplier) on a log axis */
-    int logy = o->log_ok && all_pos && hi / pos_lo > 30;
+    /* positive quantities that span orders of magnitude in the second half
+     * of training (KL across beta, GECO's multiplier) on a log axis; an early
+     * transient alone does not make it log */
+    int logy = o->log_ok && all_pos && hlo > 0 && hhi / hlo > 30;
     int zoomed = 0;
     double ylo = lo, yhi = hi;
     if (!logy && isfinite(llo) && hi - lo > 1.6 * (lhi - llo) + 1e-12) {
@@ -545,87 +554,95 @@ static void overlay(ctx *c, const overlay_spec *o)
     }
     if (c->colour != VR_FACTOR_NONE && strlen(factor_label(c, c->colour)) > maxlen)
         maxlen = strlen(factor_label(c, c->colour));
-    layout L = make_layout(pk.n, key_width(maxlen));
-    sbuf s = {0};
-    char png[160];
-    snprintf(png, sizeof png, "sweep-overlay-%s.png", o->key);
-    char pngpath[4600];
-    snprintf(pngpath, sizeof pngpath, "%s/%s", c->fig_dir, png);
-    script_head(&s, &L, pngpath, o->title);
-    sb_printf(&s, "set xlabel 'training step'\nset ylabel ");
-    sb_q(&s, o->ylabel);
-    sb_printf(&s, "\nset xrange [%.9g:%.9g]\n", zoomed && isfinite(xzoom) ? xzoom : 0,
-              xmax > 0 ? xmax : 1);
-    if (logy) sb_printf(&s, "set logscale y\nset format y '%%g'\nset yrange [%.9g:%.9g]\n",
-                        pos_lo / 1.3, hi * 1.3);
-    else sb_printf(&s, "set yrange [%.9g:%.9g]\n", ylo, yhi);
-    for (int p = 0; p < pk.n; p++) {
-        set_panel(&s, &L, p);
-        if (pk.nf) {
-            combo_label(c, &pk, pk.code[p], lab, sizeof lab);
-            sb_printf(&s, "set title ");
-            sb_q(&s, lab);
-            sb_printf(&s, " font 'DejaVu Sans,12'\n");
-        } else {
-            sb_printf(&s, "unset title\n");
-        }
-        if (p == 0) key_at_strip(&s, &L, c->colour == VR_FACTOR_NONE ? "" : factor_label(c, c->colour));
-        else sb_printf(&s, "unset key\n");
-        sb_printf(&s, "plot ");
-        int first = 1;
-        for (int k = 0; k < ne; k++) {
-            if (el[k].panel != p) continue;
-            unsigned col = level_colour(c, c->colour, el[k].level);
-            int thick = el[k].mean || el[k].nseeds == 1;
-            sb_printf(&s, "%s", first ? "" : ", \\\n     ");
-            first = 0;
-            sb_q(&s, path);
-            /* evaluations are sparse: mark each one */
-            const char *with = o->eval ? "linespoints pt 7" : "lines";
-            if (thick)
-                sb_printf(&s, " index %d using 1:2 with %s ps 0.9 lw 3 lc rgb '#%06x'", el[k].block, with,
-                          col);
-            else
-                sb_printf(&s, " index %d using 1:2 with %s ps 0.5 lw 1 lc rgb '#80%06x'", el[k].block,
-                          with, col);
-        }
-        if (p == 0) {
-            for (int l = 0; l < nl; l++) {
-                if (!present[l]) continue;
-                if (c->colour == VR_FACTOR_NONE) snprintf(lab, sizeof lab, "%s", "all runs");
-                else level_label(c, c->colour, l, lab, sizeof lab);
-                sb_printf(&s, ", \\\n     keyentry with lines lw 3 lc rgb '#%06x' title ",
-                          level_colour(c, c->colour, l));
+    /* at most MAX_PANELS panels a figure; more make further figures */
+    for (int p0 = 0; p0 < pk.n; p0 += MAX_PANELS) {
+        int p1 = p0 + MAX_PANELS < pk.n ? p0 + MAX_PANELS : pk.n;
+        layout L = make_layout(p1 - p0, key_width(maxlen));
+        sbuf s = {0};
+        char png[160];
+        if (p0) snprintf(png, sizeof png, "sweep-overlay-%s-%d.png", o->key, p0 / MAX_PANELS + 1);
+        else snprintf(png, sizeof png, "sweep-overlay-%s.png", o->key);
+        char pngpath[4600];
+        snprintf(pngpath, sizeof pngpath, "%s/%s", c->fig_dir, png);
+        script_head(&s, &L, pngpath, o->title);
+        sb_printf(&s, "set xlabel 'training step'\nset ylabel ");
+        sb_q(&s, o->ylabel);
+        sb_printf(&s, "\nset xrange [%.9g:%.9g]\n", zoomed && isfinite(xzoom) ? xzoom : 0,
+                  xmax > 0 ? xmax : 1);
+        if (logy) sb_printf(&s, "set logscale y\nset format y '%%g'\nset yrange [%.9g:%.9g]\n",
+                            pos_lo / 1.3, hi * 1.3);
+        else sb_printf(&s, "set yrange [%.9g:%.9g]\n", ylo, yhi);
+        for (int p = p0; p < p1; p++) {
+            set_panel(&s, &L, p - p0);
+            if (pk.nf) {
+                combo_label(c, &pk, pk.code[p], lab, sizeof lab);
+                sb_printf(&s, "set title ");
                 sb_q(&s, lab);
+                sb_printf(&s, " font 'DejaVu Sans,12'\n");
+            } else {
+                sb_printf(&s, "unset title\n");
             }
-            if (max_seeds >= 2) {
-                sb_printf(&s, ", \\\n     keyentry with lines lw 0 lc rgb '#ffffff' title ' '");
-                sb_printf(&s, ", \\\n     keyentry with lines lw 1 lc rgb '#80555555' title 'one seed'");
-                sb_printf(&s, ", \\\n     keyentry with lines lw 3 lc rgb '#555555' title 'mean of seeds'");
+            if (p == p0) key_at_strip(&s, &L, c->colour == VR_FACTOR_NONE ? "" : factor_label(c, c->colour));
+            else sb_printf(&s, "unset key\n");
+            sb_printf(&s, "plot ");
+            int first = 1;
+            for (int k = 0; k < ne; k++) {
+                if (el[k].panel != p) continue;
+                unsigned col = level_colour(c, c->colour, el[k].level);
+                int thick = el[k].mean || el[k].nseeds == 1;
+                sb_printf(&s, "%s", first ? "" : ", \\\n     ");
+                first = 0;
+                sb_q(&s, path);
+                /* evaluations are sparse: mark each one */
+                const char *with = o->eval ? "linespoints pt 7" : "lines";
+                if (thick)
+                    sb_printf(&s, " index %d using 1:2 with %s ps 0.9 lw 3 lc rgb '#%06x'", el[k].block, with,
+                              col);
+                else
+                    sb_printf(&s, " index %d using 1:2 with %s ps 0.5 lw 1 lc rgb '#80%06x'", el[k].block,
+                              with, col);
             }
+            if (p == p0) {
+                for (int l = 0; l < nl; l++) {
+                    if (!present[l]) continue;
+                    if (c->colour == VR_FACTOR_NONE) snprintf(lab, sizeof lab, "%s", "all runs");
+                    else level_label(c, c->colour, l, lab, sizeof lab);
+                    sb_printf(&s, ", \\\n     keyentry with lines lw 3 lc rgb '#%06x' title ",
+                              level_colour(c, c->colour, l));
+                    sb_q(&s, lab);
+                }
+                if (max_seeds >= 2) {
+                    sb_printf(&s, ", \\\n     keyentry with lines lw 0 lc rgb '#ffffff' title ' '");
+                    sb_printf(&s, ", \\\n     keyentry with lines lw 1 lc rgb '#80555555' title 'one seed'");
+                    sb_printf(&s, ", \\\n     keyentry with lines lw 3 lc rgb '#555555' title 'mean of seeds'");
+                }
+            }
+            sb_printf(&s, "\n");
         }
-        sb_printf(&s, "\n");
+        char words[512], cap[1024];
+        factors_words(c, &pk, words, sizeof words);
+        snprintf(cap, sizeof cap,
+                 "%s, over the training steps. %s%s%s%s%s%s",
+                 o->what,
+                 c->colour == VR_FACTOR_NONE ? "" : "One colour per ",
+                 c->colour == VR_FACTOR_NONE ? "" : factor_label(c, c->colour),
+                 c->colour == VR_FACTOR_NONE ? "" : " (the same colours in every figure); ",
+                 max_seeds >= 2 ? "thin lines are single seeds, thick lines their mean." : "",
+                 pk.nf ? " One panel per value of " : "", pk.nf ? words : "");
+        size_t cl = strlen(cap);
+        if (pk.nf) snprintf(cap + cl, sizeof cap - cl, ".");
+        cl = strlen(cap);
+        if (zoomed)
+            snprintf(cap + cl, sizeof cap - cl,
+                     " The axes start at step %g: the untrained model's first values would squash the rest.",
+                     xzoom);
+        cl = strlen(cap);
+        if (logy) snprintf(cap + cl, sizeof cap - cl, " Log y-axis.");
+        cl = strlen(cap);
+        if (pk.n > MAX_PANELS)
+            snprintf(cap + cl, sizeof cap - cl, " Panels %d to %d of %d.", p0 + 1, p1, pk.n);
+        finish_figure(c, &s, png, cap);
     }
-    char words[512], cap[1024];
-    factors_words(c, &pk, words, sizeof words);
-    snprintf(cap, sizeof cap,
-             "%s, against the training step. %s%s%s%s%s%s",
-             o->what,
-             c->colour == VR_FACTOR_NONE ? "" : "One colour per ",
-             c->colour == VR_FACTOR_NONE ? "" : factor_label(c, c->colour),
-             c->colour == VR_FACTOR_NONE ? "" : " (the same colours in every figure); ",
-             max_seeds >= 2 ? "thin lines are single seeds, thick lines their mean." : "",
-             pk.nf ? " One panel per value of " : "", pk.nf ? words : "");
-    size_t cl = strlen(cap);
-    if (pk.nf) snprintf(cap + cl, sizeof cap - cl, ".");
-    cl = strlen(cap);
-    if (zoomed)
-        snprintf(cap + cl, sizeof cap - cl,
-                 " The axes start at step %g: the untrained model's first values would squash the rest.",
-                 xzoom);
-    cl = strlen(cap);
-    if (logy) snprintf(cap + cl, sizeof cap - cl, " Log y-axis.");
-    finish_figure(c, &s, png, cap);
     free(el);
     free(pk.code);
 }
@@ -639,15 +656,16 @@ typedef struct {
 
 static const final_spec finals[] = {
     {VR_E_TEST_ELBO, "test_elbo", "Test ELBO", "test ELBO  [nats per image]",
-     "the test-set ELBO (higher is better)"},
+     "test-set ELBO (nats per image; higher is better)"},
     {VR_E_TEST_RECON, "test_recon", "Test reconstruction term",
      "test E_q log p(x|z)  [nats per image]",
-     "the test-set reconstruction term E_q[log p(x|z)] (higher is better)"},
+     "test-set reconstruction term E_q[log p(x|z)] (nats per image; higher is better)"},
     {VR_E_TEST_KL, "test_kl", "Test KL", "test KL(q(z|x) || p(z))  [nats per image]",
-     "the test-set KL(q(z|x) || N(0, I)), the rate"},
+     "test-set KL(q(z|x) || N(0, I)), the rate (nats per image)"},
     {VR_E_TEST_IWAE, "test_iwae", "Test log-likelihood (IWAE estimate)",
      "test log p(x), IWAE estimate  [nats per image]",
-     "the importance-sampled estimate of the test log-likelihood (higher is better)"},
+     "importance-sampled (IWAE) estimate of the test log-likelihood (nats per image; higher is "
+     "better)"},
 };
 
 static int has_final(const vr_sweep_run *r, const void *arg)
@@ -873,7 +891,7 @@ static void final_vs(ctx *c, int K, const final_spec *m)
     char cap[1024], words[512] = "";
     factors_words(c, &lk, words, sizeof words);
     snprintf(cap, sizeof cap,
-             "Final value of %s (last evaluation, nats per image) against %s: the mean over seeds%s%s%s%s.",
+             "Final %s, at the last evaluation, against %s: the mean over seeds%s%s%s%s.",
              m->what, factor_label(c, K),
              max_seeds >= 2 ? " with bars from the lowest to the highest seed, each seed a small point" : "",
              lk.nf ? "; one " : "", lk.nf ? (numeric ? "line per value of " : "symbol per value of ") : "",
@@ -1132,11 +1150,12 @@ static const overlay_spec overlays[] = {
      "The reconstruction term E_q[log p(x|z)] on the training batches (nats per image, higher is "
      "better)", 0, VR_M_RECON, 0},
     {"kl_weight", "KL weight over training", "KL weight  w_kl / w_recon",
-     "The KL weight of the objective: β, the annealing schedule, or 1/λ under GECO (the KL "
-     "weight of the equivalent beta-ELBO)", 0, VR_M_KL_WEIGHT, 1},
+     "The KL weight of the objective (β; the annealing schedule; or 1/λ under GECO, the KL "
+     "weight of the equivalent β-ELBO)", 0, VR_M_KL_WEIGHT, 1},
     {"multiplier", "GECO's Lagrange multiplier λ over training", "multiplier  λ",
-     "GECO's Lagrange multiplier λ, which weights the reconstruction constraint (only runs "
-     "with GECO have one)", 0, VR_M_MULTIPLIER, 1},
+     "GECO's Lagrange multiplier λ, the weight of the reconstruction constraint (only runs "
+     "with GECO have one; it grows while E log p(x|z) falls short of the target)", 0,
+     VR_M_MULTIPLIER, 1},
     {"test_elbo", "Test ELBO over training", "test ELBO  [nats per image]",
      "The test-set ELBO at each evaluation (nats per image, higher is better)", 1, VR_E_TEST_ELBO, 0},
 };
