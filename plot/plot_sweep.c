@@ -939,10 +939,16 @@ static void rate_distortion(ctx *c)
     fputs("\n\n", f);
     /* blocks per (symbol combination, colour level): the runs */
     int blk = 1;
-    int gblock[ok.n][nl];
+    int *gblock = malloc(sizeof *gblock * (size_t)ok.n * (size_t)nl);
+    if (!gblock) {
+        fclose(f);
+        free(ok.code);
+        if (!c->n_failed++) vr_fail(&c->first, "out of memory");
+        return;
+    }
     for (int p = 0; p < ok.n; p++)
         for (int l = 0; l < nl; l++) {
-            gblock[p][l] = -1;
+            gblock[p * nl + l] = -1;
             int n = 0;
             for (int i = 0; i < c->d->n_runs; i++) {
                 const vr_sweep_run *r = &c->d->runs[i];
@@ -953,7 +959,7 @@ static void rate_distortion(ctx *c)
                 num(f, -r->final[VR_E_TEST_RECON]); fputc(' ', f);
                 num(f, r->final[VR_E_TEST_KL]); fputc('\n', f);
             }
-            if (n) { fputs("\n\n", f); gblock[p][l] = blk++; }
+            if (n) { fputs("\n\n", f); gblock[p * nl + l] = blk++; }
         }
     /* per symbol combination: the group means in colour order (numeric colour
      * factor only: a path through the trade-off) */
@@ -989,6 +995,7 @@ static void rate_distortion(ctx *c)
     fclose(f);
     if (bad) {
         if (!c->n_failed++) vr_fail(&c->first, "%s: cannot write", path);
+        free(gblock);
         free(ok.code);
         return;
     }
@@ -1063,17 +1070,17 @@ static void rate_distortion(ctx *c)
     }
     for (int p = 0; p < ok.n; p++)
         for (int l = 0; l < nl; l++) {
-            if (gblock[p][l] < 0) continue;
+            if (gblock[p * nl + l] < 0) continue;
             sb_printf(&s, "%s", first ? "" : ", \\\n     ");
             first = 0;
             sb_q(&s, path);
-            sb_printf(&s, " index %d using 1:2 with points pt %d ps 1.3 lc rgb '#%06x'", gblock[p][l],
+            sb_printf(&s, " index %d using 1:2 with points pt %d ps 1.3 lc rgb '#%06x'", gblock[p * nl + l],
                       point_types[p % N_PT], level_colour(c, c->colour, l));
         }
     int any_present[nl];
     memset(any_present, 0, sizeof any_present);
     for (int p = 0; p < ok.n; p++)
-        for (int l = 0; l < nl; l++) any_present[l] |= gblock[p][l] >= 0;
+        for (int l = 0; l < nl; l++) any_present[l] |= gblock[p * nl + l] >= 0;
     for (int l = 0; cf && l < nl; l++) {
         if (!any_present[l]) continue;
         level_label(c, c->colour, l, lab, sizeof lab);
@@ -1107,6 +1114,7 @@ static void rate_distortion(ctx *c)
              ok.nf ? "; symbol: " : "", ok.nf ? words : "",
              draw_path ? "; lines join the means over seeds in order of the colour key" : "");
     finish_figure(c, &s, png, cap);
+    free(gblock);
     free(ok.code);
 }
 

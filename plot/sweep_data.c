@@ -130,7 +130,12 @@ static void load_run(vr_sweep_run *r)
     vr_err err;
     for (int i = 0; i < VR_E_COUNT; i++) r->final[i] = NAN;
     r->has_file = access(r->h5, F_OK) == 0;
-    if (!r->has_file) return;
+    if (!r->has_file) {
+        if (!strcmp(r->status, "done"))
+            snprintf(r->note, sizeof r->note, "summary.csv says done but runs/%s/run.h5 is missing",
+                     r->id);
+        return;
+    }
     char status[64] = "";
     if (vr_run_file_status(r->h5, status, sizeof status, &err)) {
         snprintf(r->note, sizeof r->note, "cannot read run.h5: %s", err.msg);
