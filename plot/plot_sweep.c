@@ -855,7 +855,7 @@ static void final_vs(ctx *c, int K, const final_spec *m)
         sb_printf(&s, "%s", li ? ", \\\n     " : "");
         /* single seeds: small translucent points */
         sb_q(&s, path);
-        sb_printf(&s, " index %d using 4:2:(0x80000000 + $3) with points pt 7 ps 0.55 lc rgb variable, \\\n     ",
+        sb_printf(&s, " index %d using 4:2:(0x80000000 + $3) with points pt 7 ps 0.75 lc rgb variable, \\\n     ",
                   2 * li + 1);
         sb_q(&s, path);
         sb_printf(&s, " index %d using 8:2:3:4:7 with yerrorbars pt -1 lw 1.3 lc rgb variable, \\\n     ",
@@ -885,7 +885,7 @@ static void final_vs(ctx *c, int K, const final_spec *m)
     sb_printf(&s, ", \\\n     keyentry with points pt 7 ps 1.3 lc rgb '#555555' title 'mean over seeds'");
     if (max_seeds >= 2) {
         sb_printf(&s, ", \\\n     keyentry with yerrorbars pt -1 lw 1.3 lc rgb '#555555' title 'min to max'");
-        sb_printf(&s, ", \\\n     keyentry with points pt 7 ps 0.55 lc rgb '#80555555' title 'one seed'");
+        sb_printf(&s, ", \\\n     keyentry with points pt 7 ps 0.75 lc rgb '#80555555' title 'one seed'");
     }
     sb_printf(&s, "\n");
     char cap[1024], words[512] = "";
