@@ -753,6 +753,7 @@ static void test_checked_in(void)
     static const struct { const char *file; int runs; const char *first, *last; } want[] = {
         {"beta.yaml", 36, "beta0.01-latent2-seed0", "beta4-latent10-seed2"},
         {"anneal_vs_geco.yaml", 9, "elbo-seed0", "geco-seed2"},
+        {"anneal_vs_geco_quick.yaml", 9, "elbo-seed0", "geco-seed2"},
         {"likelihoods.yaml", 8, "bernoulli-seed0", "gaussian-seed1"},
         {"iwae_k.yaml", 8, "samples1-seed0", "samples50-seed1"},
         {"latent.yaml", 10, "latent2-seed0", "latent50-seed1"},
