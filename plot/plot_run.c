@@ -43,6 +43,7 @@ static const char *const tab10[10] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"
 
 typedef struct {
     const char *h5, *id, *fig_dir, *dd;
+    char tid[300];     /* the run in titles: "<spec name> / <run-id>" unless the id has the name */
     vr_figure_list *l;
     char set[64], lik[64], obj[64], binarize[32];
     int latent;
@@ -149,9 +150,11 @@ static const char *const eval_names[5] = {"step", "test_elbo", "test_recon", "te
                                           "test_iwae"};
 
 /* Writes GROUP's series NAMES as columns of FILE; the row count into *rows
- * (0: no step series). finite[k]: column k has a finite value. */
+ * (0: no step series). finite[k]: column k has a finite value; lo/hi its
+ * range, llo/lhi its range over the rows whose step is >= LATE. */
 static int write_table(ctx *c, const char *group, const char *const *names, int k,
-                       const char *file, size_t *rows, int *finite, double *lo, double *hi)
+                       const char *file, size_t *rows, int *finite, double *lo, double *hi,
+                       double late, double *llo, double *lhi)
 {
     double *col[8] = {0};
     size_t len[8] = {0};
@@ -166,13 +169,17 @@ static int write_table(ctx *c, const char *group, const char *const *names, int 
     size_t n = len[0];
     for (int i = 0; i < k; i++) {
         finite[i] = 0;
-        lo[i] = INFINITY;
-        hi[i] = -INFINITY;
+        lo[i] = llo[i] = INFINITY;
+        hi[i] = lhi[i] = -INFINITY;
         for (size_t r = 0; r < len[i] && r < n; r++)
             if (isfinite(col[i][r])) {
                 finite[i] = 1;
                 if (col[i][r] < lo[i]) lo[i] = col[i][r];
                 if (col[i][r] > hi[i]) hi[i] = col[i][r];
+                if (col[0][r] >= late) {
+                    if (col[i][r] < llo[i]) llo[i] = col[i][r];
+                    if (col[i][r] > lhi[i]) lhi[i] = col[i][r];
+                }
             }
     }
     if (n == 0) goto out;
@@ -202,6 +209,8 @@ typedef struct {
     size_t nm, ne;
     int mfin[8], efin[5];
     double mlo[8], mhi[8], elo[5], ehi[5];
+    double mllo[8], mlhi[8], ello[5], elhi[5];  /* over the last 90% of training */
+    double late;                                  /* the first step of those */
     int geco, weight_varies;
     double beta;          /* the constant KL weight, when it does not vary */
     double step_lo;       /* the smallest positive step drawn */
@@ -214,9 +223,40 @@ static void panel_reset(vr_sbuf *sb, int logx, const char *logtics)
     vr_sb_printf(sb, "unset y2tics\nunset y2label\nset ytics mirror\nunset arrow\nunset label\n"
                      "set xlabel 'training step'\nset key outside bottom center horizontal "
                      "samplen 2 spacing 1.1 maxrows 1 Left reverse font ',11'\nset bmargin 5.5\nset grid xtics ytics lc rgb '#dddddd' lt 1\n"
-                     "set border 3\nset xtics nomirror\nset ytics nomirror\n");
+                     "set border 3\nset xtics nomirror\nset ytics nomirror\nset yrange [*:*]\n");
     if (logx) vr_sb_printf(sb, "set logscale x\n%s", logtics);
     else vr_sb_printf(sb, "unset logscale x\nset autoscale xfixmax\nset xrange [0:*]\n");
+}
+
+/* The y range of a linear-step panel over metrics columns M[] and eval
+ * columns E[] (-1 ends a list), plus EXTRA when finite: zoomed on the last
+ * 90% of training when the first values would squash the rest. 1 if zoomed. */
+static int panel_yrange(vr_sbuf *sb, const curves_info *ci, const int *m, const int *ev,
+                        double extra)
+{
+    double lo = INFINITY, hi = -INFINITY, llo = INFINITY, lhi = -INFINITY;
+    for (; *m >= 0; m++) {
+        if (!ci->mfin[*m]) continue;
+        lo = fmin(lo, ci->mlo[*m]); hi = fmax(hi, ci->mhi[*m]);
+        llo = fmin(llo, ci->mllo[*m]); lhi = fmax(lhi, ci->mlhi[*m]);
+    }
+    for (; *ev >= 0; ev++) {
+        if (!ci->efin[*ev] || ci->ne == 0) continue;
+        lo = fmin(lo, ci->elo[*ev]); hi = fmax(hi, ci->ehi[*ev]);
+        if (isfinite(ci->ello[*ev])) { llo = fmin(llo, ci->ello[*ev]); lhi = fmax(lhi, ci->elhi[*ev]); }
+    }
+    if (isfinite(extra)) {
+        lo = fmin(lo, extra); hi = fmax(hi, extra);
+        llo = fmin(llo, extra); lhi = fmax(lhi, extra);
+    }
+    if (!isfinite(llo) || !isfinite(lo) || !(hi - lo > 1.6 * (lhi - llo) + 1e-12)) {
+        vr_sb_printf(sb, "set yrange [*:*]\n");
+        return 0;
+    }
+    double span = lhi - llo;
+    if (!(span > 0)) span = fmax(fabs(lhi), 1) * 0.1;
+    vr_sb_printf(sb, "set yrange [%.9g:%.9g]\n", llo - 0.06 * span, lhi + 0.06 * span);
+    return 1;
 }
 
 static void draw_curves(ctx *c, const curves_info *ci, int logx)
@@ -229,7 +269,7 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
     begin(c, &sb, kind, 1200, 800);
     vr_sb_printf(&sb, "set multiplot layout 2,2 title ");
     char title[512];
-    snprintf(title, sizeof title, "%s: training curves (%s, %s, objective %s)%s", c->id,
+    snprintf(title, sizeof title, "%s: training curves (%s, %s, objective %s)%s", c->tid,
              set_words(c->set), lik_words(c->lik), c->obj, logx ? ", log step axis" : "");
     vr_sb_quote(&sb, title);
     vr_sb_printf(&sb, " font ',14'\nM = ");
@@ -262,6 +302,8 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
     /* ELBO */
     panel_reset(&sb, logx, tics);
     vr_sb_printf(&sb, "set title 'ELBO (higher is better)'\nset ylabel '%s'\n", c->unit);
+    int zoomed = 0;
+    if (!logx) zoomed |= panel_yrange(&sb, ci, (const int[]){3, -1}, (const int[]){1, 4, -1}, NAN);
     vr_sb_printf(&sb, "plot M u 1:4 w l lw 2 lc rgb '%s' t 'train'", C_ELBO);
     if (has_eval && ci->efin[1])
         vr_sb_printf(&sb, ", E u (ex($1)):2 w lp lw 1.5 dt 2 pt 7 ps 1 lc rgb '%s' t 'test'",
@@ -275,6 +317,9 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
     panel_reset(&sb, logx, tics);
     vr_sb_printf(&sb, "set title 'reconstruction E log p(x|z)%s'\nset ylabel '%s'\n",
                  ci->geco ? " and GECO multiplier" : "", c->unit);
+    if (!logx)
+        zoomed |= panel_yrange(&sb, ci, (const int[]){4, -1}, (const int[]){2, -1},
+                               ci->geco && ci->have_target ? ci->target : NAN);
     if (ci->geco) {
         vr_sb_printf(&sb, "set ytics nomirror\nset y2tics nomirror tc rgb '%s'\n"
                           "set y2label 'multiplier λ' tc rgb '%s'\nset border 11\n",
@@ -301,6 +346,7 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
     else if (ci->weight_varies)
         snprintf(klt, sizeof klt, "KL(q(z|x) ‖ p(z)) and its weight in the loss");
     vr_sb_printf(&sb, "set title '%s'\nset ylabel '%s'\n", klt, c->unit);
+    if (!logx) zoomed |= panel_yrange(&sb, ci, (const int[]){5, -1}, (const int[]){3, -1}, NAN);
     if (ci->weight_varies)
         vr_sb_printf(&sb, "set y2tics nomirror tc rgb '%s'\nset y2label 'KL weight' tc rgb '%s'\n"
                           "unset logscale y2\nset y2range [0:*]\nset border 11\n",
@@ -316,14 +362,19 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
     /* loss */
     panel_reset(&sb, logx, tics);
     vr_sb_printf(&sb, "set title 'training loss (what the optimiser minimises)'\n"
-                      "set ylabel '%s'\nplot M u 1:3 w l lw 2 lc rgb '%s' t 'loss'\n",
-                 c->unit, C_LOSS);
+                      "set ylabel '%s'\n", c->unit);
+    if (!logx) zoomed |= panel_yrange(&sb, ci, (const int[]){2, -1}, (const int[]){-1}, NAN);
+    vr_sb_printf(&sb, "plot M u 1:3 w l lw 2 lc rgb '%s' t 'loss'\n", C_LOSS);
 
     char cap[512];
     int k = snprintf(cap, sizeof cap,
                      "Training curves%s: train metrics (lines, averaged over the batches "
                      "since the previous row) and test-set evaluations (dashed, points), in %s.",
                      logx ? " on a log step axis, to show the early steps" : "", c->unit);
+    if (zoomed && k > 0 && (size_t)k < sizeof cap)
+        k += snprintf(cap + k, sizeof cap - (size_t)k,
+                      " Y axes zoom on training from step %g: the untrained model's first values "
+                      "(off the scale; see the log-step figure) would squash the rest.", ci->late);
     if (ci->geco && k > 0 && (size_t)k < sizeof cap)
         k += snprintf(cap + k, sizeof cap - (size_t)k,
                       " The GECO multiplier rises while the reconstruction misses the target "
@@ -339,10 +390,21 @@ static void fig_curves(ctx *c)
 {
     curves_info ci;
     memset(&ci, 0, sizeof ci);
-    if (write_table(c, "metrics", metric_names, 8, "metrics.dat", &ci.nm, ci.mfin, ci.mlo, ci.mhi))
+    /* the first logged step at or after 10% of training */
+    double *step;
+    size_t ns;
+    vr_err e;
+    if (vr_pseries_read(c->h5, "/metrics/step", &step, &ns, &e)) { note_error(c, &e); return; }
+    ci.late = INFINITY;
+    for (size_t i = 0; i < ns; i++)
+        if (step[i] >= 0.1 * step[ns - 1] && step[i] < ci.late) ci.late = step[i];
+    free(step);
+    if (write_table(c, "metrics", metric_names, 8, "metrics.dat", &ci.nm, ci.mfin, ci.mlo, ci.mhi,
+                    ci.late, ci.mllo, ci.mlhi))
         return;
     if (ci.nm == 0 || !ci.mfin[0]) return;
-    if (write_table(c, "eval", eval_names, 5, "eval.dat", &ci.ne, ci.efin, ci.elo, ci.ehi))
+    if (write_table(c, "eval", eval_names, 5, "eval.dat", &ci.ne, ci.efin, ci.elo, ci.ehi,
+                    ci.late, ci.ello, ci.elhi))
         return;
     if (ci.ne == 0) {  /* an empty eval table keeps the script simple */
         char p[1024];
@@ -356,7 +418,6 @@ static void fig_curves(ctx *c)
                        ci.mhi[6] - ci.mlo[6] > 1e-9 * (fabs(ci.mhi[6]) > 1 ? fabs(ci.mhi[6]) : 1);
     ci.beta = ci.mfin[6] ? ci.mhi[6] : NAN;
     char *yaml = NULL;
-    vr_err e;
     if (vr_run_file_config(c->h5, &yaml, &e) == 0 && yaml) {
         char v[64];
         if (vr_yaml_value(yaml, "objective.geco.target", v, sizeof v) == 0) {
@@ -419,7 +480,7 @@ static void fig_gallery(ctx *c)
         vr_sbuf sb = {0};
         begin(c, &sb, "gallery", 600 * np, 660);
         char title[300];
-        snprintf(title, sizeof title, "%s: %s, %s", c->id, set_words(c->set), lik_words(c->lik));
+        snprintf(title, sizeof title, "%s: %s, %s", c->tid, set_words(c->set), lik_words(c->lik));
         vr_sb_printf(&sb, "set multiplot layout 1,%d title ", np);
         vr_sb_quote(&sb, title);
         vr_sb_printf(&sb, " font ',14'\n");
@@ -495,7 +556,7 @@ static void fig_interpolations(ctx *c)
     image_panel(&sb, &g);
     char title[300];
     snprintf(title, sizeof title, "%s: latent interpolations z = √a z₁ + √(1−a) z₂, "
-                                  "z₁, z₂ ~ N(0, I), one pair per row", c->id);
+                                  "z₁, z₂ ~ N(0, I), one pair per row", c->tid);
     vr_sb_printf(&sb, "set title ");
     vr_sb_quote(&sb, title);
     vr_sb_printf(&sb, " font ',14'\nset xlabel 'a  (a = 0: z₂, a = 1: z₁)'\n");
@@ -528,9 +589,9 @@ static void fig_grid(ctx *c, const char *name, int steps, double (*coord)(int, i
     char title[300];
     if (manifold)
         snprintf(title, sizeof title, "%s: the decoded manifold, z at Φ⁻¹ of equally spaced "
-                                      "probabilities", c->id);
+                                      "probabilities", c->tid);
     else
-        snprintf(title, sizeof title, "%s: latent traversal, z₀ and z₁ from −3 to 3%s", c->id,
+        snprintf(title, sizeof title, "%s: latent traversal, z₀ and z₁ from −3 to 3%s", c->tid,
                  c->latent > 2 ? ", other latents 0" : "");
     vr_sb_printf(&sb, "set title ");
     vr_sb_quote(&sb, title);
@@ -625,7 +686,7 @@ static void fig_latent(ctx *c)
         size_t tmp = perm[i]; perm[i] = perm[j]; perm[j] = tmp;
     }
     int kmax = 0;
-    double R = 0;
+    double x0 = -2.2, x1 = 2.2, y0 = -2.2, y1 = 2.2;  /* the prior's 2-sigma circle in view */
     for (size_t q = 0; q < n; q++) {
         size_t i = perm[q];
         const float *r = z.v + i * L;
@@ -636,8 +697,10 @@ static void fig_latent(ctx *c)
         }
         int k = labelled ? lab[i] : 0;
         if (k > kmax) kmax = k;
-        if (fabs(x) > R) R = fabs(x);
-        if (fabs(y) > R) R = fabs(y);
+        if (isfinite(x) && isfinite(y)) {
+            x0 = fmin(x0, x); x1 = fmax(x1, x);
+            y0 = fmin(y0, y); y1 = fmax(y1, y);
+        }
         fprintf(f, "%.7g %.7g %u %d\n", x, y, (unsigned)colour_of(k), k);
     }
     free(perm);
@@ -651,23 +714,24 @@ static void fig_latent(ctx *c)
     begin(c, &sb, "latent", 1150, 950);
     char title[300], xl[128], yl[128];
     if (pca) {
-        snprintf(title, sizeof title, "%s: test-set posterior means, PCA of the %d-D latent", c->id, L);
+        snprintf(title, sizeof title, "%s: test-set posterior means, PCA of the %d-D latent", c->tid, L);
         snprintf(xl, sizeof xl, "PC 1 (%.1f%% of the variance)", 100 * frac[0]);
         snprintf(yl, sizeof yl, "PC 2 (%.1f%% of the variance)", 100 * frac[1]);
     } else {
-        snprintf(title, sizeof title, "%s: test-set posterior means in the 2-D latent", c->id);
+        snprintf(title, sizeof title, "%s: test-set posterior means in the 2-D latent", c->tid);
         snprintf(xl, sizeof xl, "z₀");
         snprintf(yl, sizeof yl, "z₁");
     }
     vr_sb_printf(&sb, "set title ");
     vr_sb_quote(&sb, title);
     vr_sb_printf(&sb, " font ',14'\nset xlabel '%s'\nset ylabel '%s'\nset size ratio -1\n"
-                      "set key outside right top Left reverse samplen 1 spacing 1.3 "
+                      "set key outside right top Left reverse samplen 2.5 spacing 1.3 "
                       "title '%s'\nset grid lc rgb '#e5e5e5' lt 1\n",
                  xl, yl, labelled ? "class" : "");
-    double lim = R * 1.05;
-    if (lim < 2.2) lim = 2.2;  /* keep the prior's 2-sigma circle in view */
-    vr_sb_printf(&sb, "set xrange [%.4g:%.4g]\nset yrange [%.4g:%.4g]\n", -lim, lim, -lim, lim);
+    /* a square around the points and the prior's circles, one scale on both axes */
+    double half = 0.525 * fmax(x1 - x0, y1 - y0), cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    vr_sb_printf(&sb, "set xrange [%.6g:%.6g]\nset yrange [%.6g:%.6g]\n", cx - half, cx + half,
+                 cy - half, cy + half);
     vr_sb_printf(&sb, "set object 1 circle at 0,0 size 1 fc rgb '#000000' fs empty border "
                       "lc rgb '#222222' dt 2 lw 1.5 front\n"
                       "set object 2 circle at 0,0 size 2 fc rgb '#000000' fs empty border "
@@ -833,7 +897,7 @@ static void fig_points(ctx *c)
                               "keyentry w p pt 7 ps 1.3 lc rgb '%s' t 'prior sample z ~ N(0, I), "
                               "decoded (mean)'\n", C_WEIGHT, C_DATA, C_WEIGHT);
         }
-        multiplot_title(&sb, c->id, "eight Gaussians, data and the model's points");
+        multiplot_title(&sb, c->tid, "eight Gaussians, data and the model's points");
         render(c, &sb, "points",
                "Left: each test point (grey) joined to its reconstruction (blue). Right: the "
                "decoder means of prior samples z ~ N(0, I) (orange) over the data: how well the "
@@ -882,7 +946,7 @@ static void fig_points(ctx *c)
         char title[200];
         snprintf(title, sizeof title, "densities as 2-D histograms (%dx%d bins, one colour scale)",
                  B, B);
-        multiplot_title(&sb, c->id, title);
+        multiplot_title(&sb, c->tid, title);
         render(c, &sb, "density",
                "The data's density (left) and the model's (right: decoder means of prior "
                "samples), as 2-D histograms over the same square and colour scale. A good fit "
@@ -956,7 +1020,7 @@ static void fig_points(ctx *c)
             vr_sb_quote(&sb, p2);
             vr_sb_printf(&sb, " u 1:2 w l lw 1.2 lc rgb '%s' t 'z₁ varies'\n", C_WEIGHT);
         }
-        multiplot_title(&sb, c->id, "latent paths decoded into the data plane");
+        multiplot_title(&sb, c->tid, "latent paths decoded into the data plane");
         render(c, &sb, "paths",
                "Left: the eight latent interpolation paths of the interpolations tensor, decoded "
                "(one colour per path, filled dot at a = 1). Right: the regular latent grid "
@@ -990,7 +1054,7 @@ static void fig_output_scale(ctx *c)
     vr_sbuf sb = {0};
     begin(c, &sb, "output-scale", 1000, 880);
     char title[300];
-    snprintf(title, sizeof title, "%s: learned per-pixel log-scale s of the %s", c->id,
+    snprintf(title, sizeof title, "%s: learned per-pixel log-scale s of the %s", c->tid,
              lik_words(c->lik));
     vr_sb_printf(&sb, "set title ");
     vr_sb_quote(&sb, title);
@@ -1035,6 +1099,10 @@ int vr_plot_run_data(const char *run_h5, const char *run_id, const char *fig_dir
              vr_yaml_value(yaml, "likelihood.kind", v, sizeof v) ? "bernoulli" : v);
     snprintf(c.obj, sizeof c.obj, "%s", vr_yaml_value(yaml, "objective.kind", v, sizeof v) ? "elbo" : v);
     c.latent = vr_yaml_value(yaml, "model.latent", v, sizeof v) ? 0 : atoi(v);
+    if (vr_yaml_value(yaml, "name", v, sizeof v) == 0 && *v && !strstr(run_id, v))
+        snprintf(c.tid, sizeof c.tid, "%s / %s", v, run_id);
+    else
+        snprintf(c.tid, sizeof c.tid, "%s", run_id);
     free(yaml);
 
     vr_ptensor d;
