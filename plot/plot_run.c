@@ -137,7 +137,8 @@ static const char *mean_words(const char *lik)
     if (!strcmp(lik, "logistic"))
         return "Reconstructions and samples show the discretised logistic's mean mu, "
                "clamped to [0, 1].";
-    if (!strcmp(lik, "gaussian")) return "Reconstructions and samples show the Gaussian's mean.";
+    if (!strcmp(lik, "gaussian"))
+        return "Reconstructions and samples show the Gaussian's mean, clamped to [0, 1] for display.";
     return "Reconstructions and samples show the Bernoulli means (pixel probabilities), "
            "not binary draws.";
 }
@@ -368,17 +369,17 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
 
     char cap[512];
     int k = snprintf(cap, sizeof cap,
-                     "Training curves%s: train metrics (lines, averaged over the batches "
-                     "since the previous row) and test-set evaluations (dashed, points), in %s.",
+                     "Training curves%s: train metrics (lines, batch averages) and test-set "
+                     "evaluations (dashed, with points), in %s.",
                      logx ? " on a log step axis, to show the early steps" : "", c->unit);
     if (zoomed && k > 0 && (size_t)k < sizeof cap)
         k += snprintf(cap + k, sizeof cap - (size_t)k,
-                      " Y axes zoom on training from step %g: the untrained model's first values "
-                      "(off the scale; see the log-step figure) would squash the rest.", ci->late);
+                      " Y axes start at step %g: the untrained model's first values are off the "
+                      "scale (the log-step figure shows them).", ci->late);
     if (ci->geco && k > 0 && (size_t)k < sizeof cap)
         k += snprintf(cap + k, sizeof cap - (size_t)k,
-                      " The GECO multiplier rises while the reconstruction misses the target "
-                      "(dotted) and falls once it holds.");
+                      " GECO's multiplier (brown, right axis) rises while the reconstruction "
+                      "misses the target (dotted) and falls once it holds.");
     else if (ci->weight_varies && k > 0 && (size_t)k < sizeof cap)
         snprintf(cap + k, sizeof cap - (size_t)k, " The KL weight (orange, right axis) follows "
                                                   "the annealing schedule.");
