@@ -347,11 +347,12 @@ static void draw_curves(ctx *c, const curves_info *ci, int logx)
     else if (ci->weight_varies)
         snprintf(klt, sizeof klt, "KL(q(z|x) ‖ p(z)) and its weight in the loss");
     vr_sb_printf(&sb, "set title '%s'\nset ylabel '%s'\n", klt, c->unit);
-    if (!logx) zoomed |= panel_yrange(&sb, ci, (const int[]){5, -1}, (const int[]){3, -1}, NAN);
+    /* never zoomed: the KL's early course (a spike, a collapse, annealing holding
+     * it down) is what the panel is for */
     if (ci->weight_varies)
         vr_sb_printf(&sb, "set y2tics nomirror tc rgb '%s'\nset y2label 'KL weight' tc rgb '%s'\n"
-                          "unset logscale y2\nset y2range [0:*]\nset border 11\n",
-                     C_WEIGHT, C_WEIGHT);
+                          "unset logscale y2\nset y2range [0:%.6g]\nset border 11\n",
+                     C_WEIGHT, C_WEIGHT, ci->mhi[6] > 0 ? 1.08 * ci->mhi[6] : 1);
     vr_sb_printf(&sb, "plot M u 1:6 w l lw 2 lc rgb '%s' t 'train'", C_KL);
     if (has_eval && ci->efin[3])
         vr_sb_printf(&sb, ", E u (ex($1)):4 w lp lw 1.5 dt 2 pt 7 ps 1 lc rgb '%s' t 'test'",
