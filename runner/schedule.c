@@ -181,7 +181,8 @@ static void child(const sched *s, int idx, int fd)
                       .poison_step = o->nan_step && o->nan_seed == seed ? o->nan_step : 0,
                       .kill_step = o->kill_step && o->kill_seed == seed ? o->kill_step : 0};
     int rc = vr_run_one(&run->spec, ds, &ro, &err);
-    if (rc != VR_RUN_DONE) fprintf(out, "vaerun: %s: %s\n", label, err.msg);
+    /* An interrupted run has said so on its progress line already. */
+    if (rc != VR_RUN_DONE && rc != VR_RUN_INTERRUPTED) fprintf(out, "vaerun: %s: %s\n", label, err.msg);
     fflush(out);
     _exit(rc == VR_RUN_DONE ? CHILD_DONE : rc == VR_RUN_INTERRUPTED ? CHILD_INTERRUPTED
           : rc < 0 ? CHILD_BROKEN : CHILD_FAILED);
