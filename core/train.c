@@ -81,7 +81,7 @@ static void *balloc(vr_trainer *t, size_t bytes, int *failed)
 static int alloc_buffers(vr_trainer *t, vr_err *err)
 {
     int bad = 0, n = t->n, R = t->rows, L = t->model.latent;
-    size_t P = t->n_params, idx = (size_t)(t->ntest > R ? t->ntest : R);
+    size_t P = t->n_params;
     float *block = balloc(t, sizeof(float) * 4 * P, &bad);
     if (bad) return vr_fail(err, "out of memory for %zu parameters", P);
     t->params = block; t->grads = block + P; t->adam_m = block + 2 * P; t->adam_v = block + 3 * P;
@@ -89,7 +89,8 @@ static int alloc_buffers(vr_trainer *t, vr_err *err)
     t->w_train = (vr_weights){t->params, t->grads, t->state, 1};
     t->w_eval = (vr_weights){t->params, NULL, t->state, 0};
     t->perm = balloc(t, sizeof(int32_t) * t->ntrain, &bad);
-    t->test_idx = balloc(t, sizeof(int32_t) * idx, &bad);
+    t->test_idx = balloc(t, sizeof(int32_t) * t->ntest, &bad);
+    t->pair_idx = balloc(t, sizeof(int32_t) * R, &bad);
     t->x = balloc(t, sizeof(float) * n * t->d, &bad);
     t->x_rep = balloc(t, sizeof(float) * R * t->d, &bad);
     t->dout = balloc(t, sizeof(float) * R * t->d, &bad);
@@ -108,10 +109,11 @@ static int alloc_buffers(vr_trainer *t, vr_err *err)
     t->wn = balloc(t, sizeof(float) * R, &bad);
     t->obj = balloc(t, sizeof(float) * VR_OS_LEN, &bad);
     t->acc = balloc(t, sizeof(double) * VR_ACC_LEN, &bad);
-    t->perm_host = malloc(sizeof(int32_t) * (t->ntrain > (int)idx ? (size_t)t->ntrain : idx));
+    t->perm_host = malloc(sizeof(int32_t) * (t->ntrain > t->ntest ? t->ntrain : t->ntest));
+    t->pair_host = malloc(sizeof(int32_t) * R);
     t->host_ll = malloc(sizeof(float) * R);
     t->host_lpq = malloc(sizeof(float) * R);
-    if (bad || !t->perm_host || !t->host_ll || !t->host_lpq)
+    if (bad || !t->perm_host || !t->pair_host || !t->host_ll || !t->host_lpq)
         return vr_fail(err, "out of memory for batch %d x %d samples", n, t->k);
     return 0;
 }
@@ -230,7 +232,7 @@ void vr_trainer_free(vr_trainer *t)
     if (!b) return;
     vr_net_release(&t->model.enc, b);
     vr_net_release(&t->model.dec, b);
-    void *dev[] = {t->params, t->state, t->perm, t->test_idx, t->x, t->x_rep, t->dout,
+    void *dev[] = {t->params, t->state, t->perm, t->test_idx, t->pair_idx, t->x, t->x_rep, t->dout,
                    t->eps, t->z, t->dz, t->dhead, t->head_rep, t->iwae_heads, t->kl, t->lossv, t->bound,
                    t->ll, t->lpq, t->wn, t->obj, t->acc, t->train_px, t->test_px,
                    t->train_f, t->test_f};
@@ -239,6 +241,7 @@ void vr_trainer_free(vr_trainer *t)
     for (int k = 0; k < VR_N_METRICS; k++) free(t->metrics[k]);
     for (int k = 0; k < VR_N_EVAL; k++) free(t->eval[k]);
     free(t->perm_host);
+    free(t->pair_host);
     free(t->host_ll);
     free(t->host_lpq);
     vr_snapshot_free(&t->snap);

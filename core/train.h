@@ -74,7 +74,8 @@ typedef struct {
     uint8_t *train_px, *test_px;               /* [ntrain, d], [ntest, d] images */
     float *train_f, *test_f;                   /* the same for real-valued data */
     int32_t *perm;                             /* [ntrain] this epoch's order */
-    int32_t *test_idx;                         /* [max(ntest, rows)] indices */
+    int32_t *test_idx;                         /* [ntest] 0..ntest-1 */
+    int32_t *pair_idx;                         /* [rows] test_iwae: each row's image */
     float *x;                                  /* [n, d] */
     float *x_rep;                              /* [rows, d] x repeated k times (IWAE, eval) */
     float *eps, *z, *dz;                       /* [rows, L] */
@@ -89,7 +90,8 @@ typedef struct {
     double *acc;                               /* [VR_ACC_LEN] */
 
     /* host */
-    int32_t *perm_host;                        /* [max(ntrain, rows)] */
+    int32_t *perm_host;                        /* [max(ntrain, ntest)] */
+    int32_t *pair_host;                        /* [rows] host copy of pair_idx */
     float *host_ll, *host_lpq;                 /* [rows] test_iwae chunks */
     long epoch;                                /* epoch whose order is in perm */
     long step;                                 /* steps done */

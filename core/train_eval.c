@@ -64,10 +64,10 @@ double vr_trainer_iwae(vr_trainer *t, int images, int K)
      * its image and its image's posterior head, then one sample. */
     for (long first = 0; first < pairs; first += R) {
         int m = pairs - first < R ? (int)(pairs - first) : R;
-        for (int r = 0; r < m; r++) t->perm_host[r] = (int32_t)((first + r) / K);
-        b->upload(b, t->test_idx + 0, t->perm_host, sizeof(int32_t) * m);
-        vr_trainer_gather(t, t->x_rep, 1, t->test_idx, m, 0, 0);
-        b->gather_f32(b, t->head_rep, t->iwae_heads, t->test_idx, m, 2 * L);
+        for (int r = 0; r < m; r++) t->pair_host[r] = (int32_t)((first + r) / K);
+        b->upload(b, t->pair_idx, t->pair_host, sizeof(int32_t) * m);
+        vr_trainer_gather(t, t->x_rep, 1, t->pair_idx, m, 0, 0);
+        b->gather_f32(b, t->head_rep, t->iwae_heads, t->pair_idx, m, 2 * L);
         b->normal(b, t->eps, (size_t)m * L, key, (uint64_t)first);
         b->iwae_sample(b, t->z, t->lpq, t->head_rep, t->eps, m, 1, L, t->ls);
         const float *out = vr_net_forward(&t->model.dec, b, &t->w_eval, t->z, m);
@@ -75,11 +75,8 @@ double vr_trainer_iwae(vr_trainer *t, int images, int K)
         b->download(b, t->host_ll, t->ll, sizeof(float) * m);
         b->download(b, t->host_lpq, t->lpq, sizeof(float) * m);
         for (int r = 0; r < m; r++)
-            lse_add(&a, (int)((first + r) / K), (double)t->host_ll[r] + t->host_lpq[r]);
+            lse_add(&a, t->pair_host[r], (double)t->host_ll[r] + t->host_lpq[r]);
     }
-    /* Restore the identity index the ELBO evaluation reads. */
-    for (int i = 0; i < t->ntest; i++) t->perm_host[i] = i;
-    b->upload(b, t->test_idx, t->perm_host, sizeof(int32_t) * t->ntest);
     double total = 0;
     for (int i = 0; i < images; i++) total += a.max[i] + log(a.sum[i]) - log((double)K);
     free(a.max);

@@ -285,6 +285,10 @@ int vr_run_one(const vr_spec *spec, const vr_dataset *ds, const vr_run_opts *o, 
     t.kill_step = o->kill_step;
     vr_progress_display show;
     vr_progress_init(&show, o->out, o->quiet, o->label);
+    if (t.step) {  /* resumed: rates count from here, not from the first log row */
+        show.first_step = t.step;
+        show.first_wall = t.wall_before;
+    }
     vr_run_hooks hooks = {.progress = vr_progress_show, .progress_user = &show,
                           .checkpoint = on_checkpoint, .checkpoint_user = &ck, .stop = o->stop};
     rc = vr_trainer_run(&t, &hooks, err);

@@ -35,12 +35,13 @@ typedef struct {
     const vr_sched_opts *o;
     vr_sched_result *res;
     const vr_dataset *shared;   /* loaded by the parent, or NULL */
+    const vr_spec *shared_spec; /* the spec it was loaded for */
     int threads;                /* per run */
     slot slots[MAX_JOBS];
     int n_slots;
     int tty, drawn;             /* lines of the live block on screen */
     int queued;
-    char **override;            /* per-run status for summary.csv (crashes) */
+    vr_summary summary;         /* summary.csv's rows */
     int lock_fd;
 } sched;
 
@@ -147,6 +148,8 @@ static void drain(sched *s, slot *sl)
 
 /* ---- children ---------------------------------------------------------------- */
 
+/* Whether a child may use the dataset the parent loaded for SHARED. */
+
 static int same_data(const vr_spec *a, const vr_spec *b)
 {
     return a->data.set == b->data.set && !strcmp(a->data.dir, b->data.dir) &&
@@ -167,7 +170,7 @@ static void child(const sched *s, int idx, int fd)
     vr_err err;
     vr_dataset own;
     const vr_dataset *ds = s->shared;
-    if (!ds || !same_data(&s->sw->runs[0].spec, &run->spec)) {
+    if (!ds || !same_data(s->shared_spec, &run->spec)) {
         if (vr_dataset_load(&own, &run->spec, &err)) {
             fprintf(out, "vaerun: %s: %s\n", label, err.msg);
             fflush(out);
@@ -215,6 +218,7 @@ static int start(sched *s, int idx, vr_err *err)
     return 0;
 }
 
+/* Reaps slot I's child: counts its outcome and refreshes its summary row. */
 static void finished(sched *s, int i, int status)
 {
     slot *sl = &s->slots[i];
@@ -222,6 +226,7 @@ static void finished(sched *s, int i, int status)
     close(sl->fd);
     vr_sched_result *r = s->res;
     const char *id = s->sw->runs[sl->run].id;
+    char msg[96] = "";
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
         if (code == CHILD_DONE) r->done++;
@@ -229,14 +234,17 @@ static void finished(sched *s, int i, int status)
         else if (code == CHILD_BROKEN) { r->broken = 1; r->failed++; }
         else r->failed++;
     } else {
-        char msg[96];
         int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         snprintf(msg, sizeof msg, "crashed (signal %d); running the sweep again resumes it", sig);
         clear_block(s);
         fprintf(s->o->out, "vaerun: %s/%s: %s\n", s->sw->name, id, msg);
-        free(s->override[sl->run]);
-        s->override[sl->run] = strdup(msg);
         r->failed++;
+    }
+    vr_err err;
+    if (vr_summary_refresh(&s->summary, sl->run, msg[0] ? msg : NULL, &err) ||
+        vr_summary_write(&s->summary, &err)) {
+        fprintf(s->o->out, "vaerun: %s\n", err.msg);
+        r->broken = 1;
     }
     s->slots[i] = s->slots[--s->n_slots];
 }
@@ -270,11 +278,6 @@ static void wait_some(sched *s)
         for (int i = 0; i < s->n_slots; i++)
             if (s->slots[i].pid == pid) {
                 finished(s, i, status);
-                vr_err err;
-                if (vr_summary_write(s->o->dir, s->sw, (const char *const *)s->override, &err)) {
-                    fprintf(s->o->out, "vaerun: %s\n", err.msg);
-                    s->res->broken = 1;
-                }
                 break;
             }
     }
@@ -315,9 +318,8 @@ int vr_sweep_run(const vr_sweep *sw, const vr_sched_opts *o, vr_sched_result *re
     int lock = take_lock(o->dir, err);
     if (lock < 0) return -1;
     sched s = {.sw = sw, .o = o, .res = res, .tty = isatty(fileno(o->out)), .lock_fd = lock};
-    s.override = calloc((size_t)sw->n_runs, sizeof *s.override);
     int *queue = malloc(sizeof(int) * (size_t)sw->n_runs), nq = 0, rc = -1;
-    if (!s.override || !queue) { vr_fail(err, "out of memory"); goto out; }
+    if (!queue) { vr_fail(err, "out of memory"); goto out; }
     for (int i = 0; i < sw->n_runs; i++) {
         int t = todo(&s, i, err);
         if (t < 0) goto out;
@@ -329,6 +331,7 @@ int vr_sweep_run(const vr_sweep *sw, const vr_sched_opts *o, vr_sched_result *re
         if (vr_dataset_load(&ds, &sw->runs[queue[0]].spec, err)) goto out;
         have_ds = 1;
         s.shared = &ds;
+        s.shared_spec = &sw->runs[queue[0]].spec;
     }
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     vr_sched_opts opts = *o;
@@ -336,13 +339,12 @@ int vr_sweep_run(const vr_sweep *sw, const vr_sched_opts *o, vr_sched_result *re
     if (opts.jobs > MAX_JOBS) opts.jobs = MAX_JOBS;
     s.o = &opts;
     s.threads = cores / opts.jobs > 0 ? cores / opts.jobs : 1;
-    rc = vr_summary_write(o->dir, sw, NULL, err);
+    rc = vr_summary_init(&s.summary, o->dir, sw, err);
+    if (rc == 0) rc = vr_summary_write(&s.summary, err);
     if (rc == 0) rc = run_queue(&s, queue, nq, err);
-    if (rc == 0) vr_summary_write(o->dir, sw, (const char *const *)s.override, err);
     if (have_ds) vr_dataset_free(&ds);
 out:
-    for (int i = 0; s.override && i < sw->n_runs; i++) free(s.override[i]);
-    free(s.override);
+    vr_summary_free(&s.summary);
     free(queue);
     close(lock);
     return rc;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,10 +21,11 @@ static double last_value(const char *path, const char *name)
 {
     size_t n = 0;
     vr_err err;
-    if (vr_run_file_count(path, name, &n, &err) || n == 0 || n > 1000000) return NAN;
-    double buf[n];  /* series are at most steps / log_every + 2 long */
-    if (vr_run_file_read(path, name, VR_DT_F64, buf, n, &err)) return NAN;
-    return buf[n - 1];
+    if (vr_run_file_count(path, name, &n, &err) || n == 0) return NAN;
+    double *buf = malloc(sizeof(double) * n), v = NAN;
+    if (buf && vr_run_file_read(path, name, VR_DT_F64, buf, n, &err) == 0) v = buf[n - 1];
+    free(buf);
+    return v;
 }
 
 /* CSV field: quoted when it holds a comma, quote or newline. */
@@ -77,17 +79,49 @@ static void write_row(FILE *f, const char *dir, const vr_run_item *r, const char
     csv_field(f, msg, 1);
 }
 
-int vr_summary_write(const char *dir, const vr_sweep *sw, const char *const *status_override,
-                     vr_err *err)
+int vr_summary_refresh(vr_summary *s, int i, const char *status, vr_err *err)
+{
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
+    if (!f) return vr_fail(err, "summary: out of memory");
+    write_row(f, s->dir, &s->sw->runs[i], status);
+    if (fclose(f) != 0) {
+        free(line);
+        return vr_fail(err, "summary: out of memory");
+    }
+    free(s->rows[i]);
+    s->rows[i] = line;
+    return 0;
+}
+
+int vr_summary_init(vr_summary *s, const char *dir, const vr_sweep *sw, vr_err *err)
+{
+    s->dir = dir;
+    s->sw = sw;
+    s->rows = calloc((size_t)sw->n_runs, sizeof *s->rows);
+    if (!s->rows) return vr_fail(err, "summary: out of memory");
+    for (int i = 0; i < sw->n_runs; i++)
+        if (vr_summary_refresh(s, i, NULL, err)) return -1;
+    return 0;
+}
+
+void vr_summary_free(vr_summary *s)
+{
+    for (int i = 0; s->rows && i < s->sw->n_runs; i++) free(s->rows[i]);
+    free(s->rows);
+    s->rows = NULL;
+}
+
+int vr_summary_write(const vr_summary *s, vr_err *err)
 {
     char path[VR_PATH_MAX + 32], tmp[VR_PATH_MAX + 48];
-    snprintf(path, sizeof path, "%s/summary.csv", dir);
-    snprintf(tmp, sizeof tmp, "%s/summary.csv.tmp", dir);
+    snprintf(path, sizeof path, "%s/summary.csv", s->dir);
+    snprintf(tmp, sizeof tmp, "%s/summary.csv.tmp", s->dir);
     FILE *f = fopen(tmp, "w");
     if (!f) return vr_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
-    write_header(f, sw);
-    for (int i = 0; i < sw->n_runs; i++)
-        write_row(f, dir, &sw->runs[i], status_override ? status_override[i] : NULL);
+    write_header(f, s->sw);
+    for (int i = 0; i < s->sw->n_runs; i++) fputs(s->rows[i], f);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) {
