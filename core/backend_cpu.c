@@ -6,9 +6,7 @@
  * results do not depend on the thread count beyond OpenBLAS's own GEMM
  * blocking (which is fixed for a given thread count).
  *
- * Convolutions are GEMMs over the whole batch: im2col builds
- * col[c*k*k, n*oh*ow], one GEMM gives [oc, n*oh*ow], and a transpose puts it
- * back in NCHW. The workspace holds col and that [oc, n*oh*ow] block.
+ * Convolutions live in backend_cpu_conv.c.
  */
 #include "backend_cpu.h"
 
@@ -62,117 +60,6 @@ static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float a
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                 tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);
-}
-
-/* ---- convolution ---------------------------------------------------------- */
-
-static size_t conv_cols(const vr_conv_shape *s)
-{
-    return (size_t)s->c * s->k * s->k * s->n * s->oh * s->ow;
-}
-
-static size_t cpu_conv_workspace(vr_backend *b, const vr_conv_shape *s)
-{
-    return conv_cols(s) + (size_t)s->oc * s->n * s->oh * s->ow;
-}
-
-/* col[(ci*k + ki)*k + kj, (img*oh + oy)*ow + ox] = x[img, ci, iy, ix] or 0. */
-static void im2col(vr_backend *b, float *col, const float *x, const vr_conv_shape *s)
-{
-    const int kk = s->k * s->k, ohw = s->oh * s->ow;
-    const size_t ncols = (size_t)s->n * ohw;
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
-    for (int r = 0; r < s->c * kk; r++) {
-        for (int img = 0; img < s->n; img++) {
-            int ci = r / kk, ki = (r % kk) / s->k, kj = r % s->k;
-            const float *xc = x + ((size_t)img * s->c + ci) * s->h * s->w;
-            float *out = col + (size_t)r * ncols + (size_t)img * ohw;
-            for (int oy = 0; oy < s->oh; oy++) {
-                int iy = oy * s->stride - s->pad + ki;
-                for (int ox = 0; ox < s->ow; ox++) {
-                    int ix = ox * s->stride - s->pad + kj;
-                    int inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
-                    out[oy * s->ow + ox] = inside ? xc[iy * s->w + ix] : 0.0f;
-                }
-            }
-        }
-    }
-}
-
-/* The adjoint of im2col: dx[img, ci, iy, ix] = sum of the col entries that read it.
- * Parallel over (img, ci) planes so that no two threads write the same element. */
-static void col2im(vr_backend *b, float *dx, const float *col, const vr_conv_shape *s)
-{
-    const int kk = s->k * s->k, ohw = s->oh * s->ow;
-    const size_t ncols = (size_t)s->n * ohw;
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
-    for (int img = 0; img < s->n; img++) {
-        for (int ci = 0; ci < s->c; ci++) {
-            float *dxc = dx + ((size_t)img * s->c + ci) * s->h * s->w;
-            memset(dxc, 0, sizeof(float) * s->h * s->w);
-            for (int q = 0; q < kk; q++) {
-                int ki = q / s->k, kj = q % s->k;
-                const float *in = col + (size_t)(ci * kk + q) * ncols + (size_t)img * ohw;
-                for (int oy = 0; oy < s->oh; oy++) {
-                    int iy = oy * s->stride - s->pad + ki;
-                    if (iy < 0 || iy >= s->h) continue;
-                    for (int ox = 0; ox < s->ow; ox++) {
-                        int ix = ox * s->stride - s->pad + kj;
-                        if (ix >= 0 && ix < s->w) dxc[iy * s->w + ix] += in[oy * s->ow + ox];
-                    }
-                }
-            }
-        }
-    }
-}
-
-/* [oc, n, ohw] <-> [n, oc, ohw] */
-static void chw_to_nchw(vr_backend *b, float *y, const float *t, int n, int oc, int ohw)
-{
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
-    for (int img = 0; img < n; img++)
-        for (int o = 0; o < oc; o++)
-            memcpy(y + ((size_t)img * oc + o) * ohw, t + ((size_t)o * n + img) * ohw,
-                   sizeof(float) * ohw);
-}
-
-static void nchw_to_chw(vr_backend *b, float *t, const float *y, int n, int oc, int ohw)
-{
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) collapse(2)
-    for (int o = 0; o < oc; o++)
-        for (int img = 0; img < n; img++)
-            memcpy(t + ((size_t)o * n + img) * ohw, y + ((size_t)img * oc + o) * ohw,
-                   sizeof(float) * ohw);
-}
-
-static void cpu_conv_fwd(vr_backend *b, float *y, const float *x, const float *w,
-                         const vr_conv_shape *s, float *ws)
-{
-    const int K = s->c * s->k * s->k, cols = s->n * s->oh * s->ow;
-    float *col = ws, *t = ws + conv_cols(s);
-    im2col(b, col, x, s);
-    cpu_gemm(b, 0, 0, s->oc, cols, K, 1.0f, w, K, col, cols, 0.0f, t, cols);
-    chw_to_nchw(b, y, t, s->n, s->oc, s->oh * s->ow);
-}
-
-static void cpu_conv_bwd_data(vr_backend *b, float *dx, const float *dy, const float *w,
-                              const vr_conv_shape *s, float *ws)
-{
-    const int K = s->c * s->k * s->k, cols = s->n * s->oh * s->ow;
-    float *col = ws, *t = ws + conv_cols(s);
-    nchw_to_chw(b, t, dy, s->n, s->oc, s->oh * s->ow);
-    cpu_gemm(b, 1, 0, K, cols, s->oc, 1.0f, w, K, t, cols, 0.0f, col, cols);
-    col2im(b, dx, col, s);
-}
-
-static void cpu_conv_bwd_filter(vr_backend *b, float *dw, const float *dy, const float *x,
-                                const vr_conv_shape *s, float *ws)
-{
-    const int K = s->c * s->k * s->k, cols = s->n * s->oh * s->ow;
-    float *col = ws, *t = ws + conv_cols(s);
-    im2col(b, col, x, s);
-    nchw_to_chw(b, t, dy, s->n, s->oc, s->oh * s->ow);
-    cpu_gemm(b, 0, 1, s->oc, K, cols, 1.0f, t, cols, col, cols, 1.0f, dw, K);
 }
 
 static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int c, int hw)
@@ -383,9 +270,6 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->upload = cpu_move; b->download = cpu_move;
     b->fill = cpu_fill; b->copy = cpu_copy;
     b->gemm = cpu_gemm;
-    b->conv_workspace = cpu_conv_workspace;
-    b->conv_fwd = cpu_conv_fwd; b->conv_bwd_data = cpu_conv_bwd_data;
-    b->conv_bwd_filter = cpu_conv_bwd_filter;
     b->bias_fwd = cpu_bias_fwd; b->bias_bwd = cpu_bias_bwd;
     b->act_fwd = cpu_act_fwd; b->act_bwd = cpu_act_bwd;
     b->gather = cpu_gather; b->normal = cpu_normal;
@@ -393,6 +277,7 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->gauss_sample = cpu_gauss_sample; b->gauss_bwd = cpu_gauss_bwd;
     b->accumulate = cpu_accumulate; b->adam = cpu_adam;
     b->sync = cpu_sync; b->destroy = cpu_destroy;
+    vr_cpu_fill_conv_ops(b);
     vr_cpu_fill_layer_ops(b);
     vr_cpu_fill_lik_ops(b);
     vr_cpu_fill_vae_ops(b);

@@ -15,6 +15,7 @@ static inline int vr_cpu_threads(vr_backend *b) { return ((vr_cpu_ctx *)b->ctx)-
 
 /* Fill the ops of backend_cpu_layers.c (normalisation, pooling, resampling,
  * activations beyond ReLU) and backend_cpu_lik.c (likelihoods). */
+void vr_cpu_fill_conv_ops(vr_backend *b);    /* backend_cpu_conv.c */
 void vr_cpu_fill_layer_ops(vr_backend *b);
 void vr_cpu_fill_lik_ops(vr_backend *b);
 void vr_cpu_fill_vae_ops(vr_backend *b);   /* backend_cpu_vae.c: objectives, IWAE */
