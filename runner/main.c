@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../plot/plot.h"
+#include "placement.h"
 #include "schedule.h"
 #include "spec.h"
 #include "summary.h"
@@ -23,6 +24,7 @@ typedef struct {
     const char *sets[MAX_SETS];
     int n_sets;
     int quiet, retry_failed, jobs, no_plot;
+    vr_placement place;       /* --backend, --devices, --streams (placement.h) */
     long nan_seed, nan_step;  /* --debug-nan SEED:STEP (nan_step 0 = off) */
     long kill_seed, kill_step;/* --debug-kill SEED:STEP */
 } cli;
@@ -45,21 +47,31 @@ static void usage(FILE *f)
         "  --out DIR          results root (default: the sweep's out:, else results)\n"
         "  --set KEY=VALUE    override a spec key in every run, e.g. --set train.steps=200\n"
         "                     (repeatable; VALUE is YAML: --set seeds=[0,1])\n"
-        "  --jobs N           runs at once (default: one per core, each with 1 thread,\n"
-        "                     or fewer runs with more threads each)\n"
+        "  --backend cuda|cpu where runs train (default: cuda when a GPU is present,\n"
+        "                     else cpu)\n"
+        "  --devices 0,1,...  the GPUs to use (default: all)\n"
+        "  --streams N        runs at once on each GPU, each on its own CUDA stream\n"
+        "                     (default 4); with --backend cpu: N runs as threads of one\n"
+        "                     process, one CPU thread each, instead of --jobs\n"
+        "  --jobs N           CPU: runs at once, each in its own process (default: one\n"
+        "                     per core, each with 1 thread, or fewer runs with more\n"
+        "                     threads each)\n"
         "  --retry-failed     train again the runs whose file says failed\n"
         "  --quiet            no progress display\n"
         "  --no-plot          no figures after training (vaerun plot draws them later)\n"
         "  --debug-nan S:N    make the run of seed S go NaN after step N (to see\n"
         "                     how a failed run is reported)\n"
         "  --debug-kill S:N   kill -9 the run of seed S after step N (to see a\n"
-        "                     crash resume)\n"
+        "                     crash resume; threaded runs take their worker with them)\n"
+        "  --debug-mem SIZE   threaded CPU runs: pretend each device has SIZE bytes\n"
+        "                     (4M, 1G) to see runs wait for memory (docs/gpu.md)\n"
+        "  --debug-devices N  threaded CPU runs: N worker processes, as N GPUs would\n"
         "  --version          print the version\n"
         "  -h, --help         this text\n"
         "\n"
         "Results: DIR/<name>/runs/<run-id>/run.h5 and DIR/<name>/summary.csv. Running\n"
         "the same file again skips done runs and resumes interrupted ones from their\n"
-        "last checkpoint. Specs: docs/spec.md; sweeps: docs/sweeps.md.\n");
+        "last checkpoint. Specs: docs/spec.md; sweeps: docs/sweeps.md; GPUs: docs/gpu.md.\n");
 }
 
 static int parse_pair(const char *flag, const char *v, long *a, long *b)
@@ -67,6 +79,19 @@ static int parse_pair(const char *flag, const char *v, long *a, long *b)
     if (sscanf(v, "%ld:%ld", a, b) == 2 && *b >= 1) return 0;
     fprintf(stderr, "vaerun: %s %s: expected SEED:STEP\n", flag, v);
     return -1;
+}
+
+/* A whole number in [lo, hi] for FLAG. */
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        fprintf(stderr, "vaerun: %s %s: expected a number from %d to %d\n", flag, v, lo, hi);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, cli *c)
@@ -81,7 +106,10 @@ static int parse_args(int argc, char **argv, cli *c)
     for (; i < argc; i++) {
         const char *a = argv[i];
         int takes = !strcmp(a, "--out") || !strcmp(a, "--set") || !strcmp(a, "--jobs") ||
-                    !strcmp(a, "--debug-nan") || !strcmp(a, "--debug-kill");
+                    !strcmp(a, "--debug-nan") || !strcmp(a, "--debug-kill") ||
+                    !strcmp(a, "--backend") || !strcmp(a, "--devices") ||
+                    !strcmp(a, "--streams") || !strcmp(a, "--debug-mem") ||
+                    !strcmp(a, "--debug-devices");
         if (takes && i + 1 >= argc) { fprintf(stderr, "vaerun: %s needs a value\n", a); return -1; }
         const char *v = takes ? argv[++i] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
@@ -92,11 +120,15 @@ static int parse_args(int argc, char **argv, cli *c)
         else if (!strcmp(a, "--out")) c->out_dir = v;
         else if (!strcmp(a, "--debug-nan")) { if (parse_pair(a, v, &c->nan_seed, &c->nan_step)) return -1; }
         else if (!strcmp(a, "--debug-kill")) { if (parse_pair(a, v, &c->kill_seed, &c->kill_step)) return -1; }
-        else if (!strcmp(a, "--jobs")) {
-            char *end;
-            c->jobs = (int)strtol(v, &end, 10);
-            if (*end || c->jobs < 1 || c->jobs > 64) {
-                fprintf(stderr, "vaerun: --jobs %s: expected a number from 1 to 64\n", v);
+        else if (!strcmp(a, "--jobs")) { if (parse_int(a, v, 1, 64, &c->jobs)) return -1; }
+        else if (!strcmp(a, "--streams")) { if (parse_int(a, v, 1, 64, &c->place.streams)) return -1; }
+        else if (!strcmp(a, "--debug-devices")) { if (parse_int(a, v, 1, 16, &c->place.sim_devices)) return -1; }
+        else if (!strcmp(a, "--backend")) c->place.backend = v;
+        else if (!strcmp(a, "--devices")) c->place.devices = v;
+        else if (!strcmp(a, "--debug-mem")) {
+            vr_err err;
+            if (vr_parse_size(a, v, &c->place.sim_bytes, &err)) {
+                fprintf(stderr, "vaerun: %s\n", err.msg);
                 return -1;
             }
         } else if (!strcmp(a, "--set")) {
@@ -114,6 +146,12 @@ static int parse_args(int argc, char **argv, cli *c)
     }
     if (!c->file && strcmp(c->command, "keys")) {
         usage(stderr);
+        return -1;
+    }
+    c->place.jobs = c->jobs;
+    vr_err err;
+    if (vr_placement_check(&c->place, &err)) {
+        fprintf(stderr, "vaerun: %s\n", err.msg);
         return -1;
     }
     return 0;
@@ -175,21 +213,30 @@ static int train(const cli *c, const char *dir, const vr_sweep *sw)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    vr_sched_opts o = {.dir = dir, .jobs = c->jobs, .quiet = c->quiet,
+    vr_sched_opts o = {.dir = dir, .quiet = c->quiet,
                        .retry_failed = c->retry_failed, .out = stderr, .stop = &g_stop,
                        .nan_seed = c->nan_seed, .nan_step = c->nan_step,
                        .kill_seed = c->kill_seed, .kill_step = c->kill_step};
     vr_sched_result r;
     vr_err err;
+    char where[512];
+    if (vr_placement_resolve(&c->place, &o, where, sizeof where, &err)) {
+        fprintf(stderr, "vaerun: %s\n", err.msg);
+        return 2;
+    }
+    if (where[0] && !c->quiet) fprintf(stderr, "%s: training on %s\n", sw->name, where);
     if (vr_sweep_run(sw, &o, &r, &err)) {
         fprintf(stderr, "vaerun: %s\n", err.msg);
         return 2;
     }
     fprintf(stderr, "%s: %d done, %d already done, %d failed, %d interrupted -> %s/summary.csv\n",
             sw->name, r.done, r.skipped, r.failed, r.interrupted, dir);
+    if (r.not_run)
+        fprintf(stderr, "vaerun: %d run%s not started: no device could take %s (see above)\n",
+                r.not_run, r.not_run == 1 ? " was" : "s were", r.not_run == 1 ? "it" : "them");
     if (r.broken) fprintf(stderr, "vaerun: stopped: the results folder %s cannot be written\n", dir);
     else if (!g_stop && !c->no_plot) plot(dir);
-    return r.failed || r.interrupted || r.broken || g_stop ? 1 : 0;
+    return r.failed || r.interrupted || r.broken || r.not_run || g_stop ? 1 : 0;
 }
 
 /* OpenMP threads that wait for work spin for a while before sleeping

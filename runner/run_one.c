@@ -30,7 +30,14 @@ typedef struct {
     vr_param_info info[MAX_PARAMS];
     char config[VR_SPEC_YAML_MAX];
     char start[32], end[32];
+    pthread_mutex_t *h5;      /* vr_run_opts.h5_lock */
 } record;
+
+/* HDF5 is entered by one run at a time when runs share a process: Debian's
+ * build is thread-safe, but a build without --enable-threadsafe is not, and
+ * the error-stack silencing in run_file.c is process-wide there. */
+static void h5_enter(pthread_mutex_t *m) { if (m) pthread_mutex_lock(m); }
+static void h5_leave(pthread_mutex_t *m) { if (m) pthread_mutex_unlock(m); }
 
 static void record_init(record *r, const vr_spec *spec, const vr_backend *b)
 {
@@ -113,7 +120,10 @@ static int finish(record *r, const char *path, const char *status, const char *m
     r->rec.status = status;
     r->rec.message = msg;
     r->rec.end_time = r->end;
-    return vr_run_file_write(path, &r->rec, err);
+    h5_enter(r->h5);
+    int rc = vr_run_file_write(path, &r->rec, err);
+    h5_leave(r->h5);
+    return rc;
 }
 
 /* Training ended well: gather tensors and parameters, write `done`. */
@@ -236,14 +246,38 @@ static int try_resume(record *r, vr_trainer *t, const char *path, vr_err *err)
 
 /* ---- one run ------------------------------------------------------------------ */
 
+/* vr_trainer_init, admitted on a worker's device when there is one: a run
+ * that finds the device's memory taken frees what it got and waits for
+ * another run there to end (device.h). Returns 0, -1 with err, or 1 when
+ * stopped while waiting. */
+static int init_trainer(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
+                        vr_backend *b, vr_device_run *dr, const vr_run_opts *o, vr_err *err)
+{
+    for (;;) {
+        int rc = vr_trainer_init(t, spec, ds, b, err);
+        if (!dr) return rc ? -1 : 0;
+        int next = vr_device_init_done(dr, rc == 0, err);
+        if (next == 0) return 0;
+        vr_trainer_free(t);
+        if (next < 0) return -1;
+        int a = vr_device_admit(o->device, spec, o->stop, o->out, o->label, &dr, err);
+        if (a) return a > 0 ? 1 : -1;
+    }
+}
+
 /* Sets up the trainer and the file: resumed from its checkpoint or fresh.
  * Returns -2 when the existing file must be left as it is (it holds a
- * checkpoint this spec cannot use, or cannot be read). */
+ * checkpoint this spec cannot use, or cannot be read), -3 when stopped
+ * before the trainer could start (the file untouched). */
 static int start(record *r, vr_trainer *t, ckpt_ctx *ck, const vr_spec *spec,
-                 const vr_dataset *ds, vr_backend *b, const vr_run_opts *o, vr_err *err)
+                 const vr_dataset *ds, vr_backend *b, vr_device_run *dr,
+                 const vr_run_opts *o, vr_err *err)
 {
-    if (vr_trainer_init(t, spec, ds, b, err)) return -1;
+    int init = init_trainer(t, spec, ds, b, dr, o, err);
+    if (init) return init > 0 ? -3 : -1;
+    h5_enter(r->h5);
     int resumed = try_resume(r, t, o->path, err);
+    h5_leave(r->h5);
     if (resumed < 0) return -2;
     if (resumed) {
         vr_snapshot *s;
@@ -252,26 +286,57 @@ static int start(record *r, vr_trainer *t, ckpt_ctx *ck, const vr_spec *spec,
         if (!o->quiet) fprintf(o->out, "%s  resuming at step %ld\n", o->label, t->step);
         return 0;
     }
-    return vr_run_file_write(o->path, &r->rec, err);
+    h5_enter(r->h5);
+    int rc = vr_run_file_write(o->path, &r->rec, err);
+    h5_leave(r->h5);
+    return rc;
+}
+
+/* The run's backend: from the worker's device (admitted there: it may wait
+ * for memory), else a CPU backend. Returns 0, 1 when stopped while
+ * waiting, -1 with err. */
+static int get_backend(const vr_spec *spec, const vr_run_opts *o, vr_backend **b,
+                       vr_device_run **dr, vr_err *err)
+{
+    if (o->device) {
+        int rc = vr_device_admit(o->device, spec, o->stop, o->out, o->label, dr, err);
+        if (rc == 0) *b = vr_device_backend(*dr);
+        return rc;
+    }
+    /* The scheduler's thread budget, unless the spec asks for a number. The
+     * budget is not part of the spec: a resumed run may get another one. */
+    int threads = spec->train.threads ? spec->train.threads : o->threads;
+    return vr_backend_cpu_create(b, threads, err) ? -1 : 0;
 }
 
 int vr_run_one(const vr_spec *spec, const vr_dataset *ds, const vr_run_opts *o, vr_err *err)
 {
     vr_backend *b = NULL;
+    vr_device_run *dr = NULL;
     vr_trainer t = {0};
     vr_err werr = {{0}};
     record *r = calloc(1, sizeof *r);
     if (!r) return vr_fail(err, "out of memory");
-    /* The scheduler's thread budget, unless the spec asks for a number. The
-     * budget is not part of the spec: a resumed run may get another one. */
-    int threads = spec->train.threads ? spec->train.threads : o->threads;
-    if (vr_backend_cpu_create(&b, threads, err)) { free(r); return VR_RUN_FAILED; }
+    int got = get_backend(spec, o, &b, &dr, err);
+    if (got) {
+        free(r);
+        if (got < 0) return VR_RUN_FAILED;
+        if (!o->quiet) fprintf(o->out, "%s  interrupted before it started\n", o->label);
+        return VR_RUN_INTERRUPTED;
+    }
     record_init(r, spec, b);
+    r->h5 = o->h5_lock;
     ckpt_ctx ck = {r, o->path, {{0}}};
 
     int outcome = VR_RUN_FAILED, rc;
-    int started = start(r, &t, &ck, spec, ds, b, o, err);
+    int started = start(r, &t, &ck, spec, ds, b, dr, o, err);
     if (started == -2) {  /* keep the file and its checkpoint: nothing is lost */
+        rc = 0;
+        goto out;
+    }
+    if (started == -3) {  /* stopped while waiting for memory: nothing started */
+        if (!o->quiet) fprintf(o->out, "%s  interrupted before it started\n", o->label);
+        outcome = VR_RUN_INTERRUPTED;
         rc = 0;
         goto out;
     }
@@ -322,7 +387,8 @@ out:
         vr_fail(err, "%s (recording it in the results file failed too: %s)", cause, werr.msg);
     }
     vr_trainer_free(&t);
-    b->destroy(b);
+    if (dr) vr_device_release(dr);
+    else b->destroy(b);
     free(r);
     return outcome;
 }
