@@ -6,6 +6,7 @@
 
 #include "backend_cpu.h"
 #include "config.h"
+#include "cpu_vmath.h"
 #include "lik_math.h"
 
 /* Per-value log-likelihood and its derivatives w.r.t. the decoder output o and
@@ -30,6 +31,32 @@ static inline double value_mean(int kind, float o)
     }
 }
 
+/* The Bernoulli row of cpu_likelihood, the most common case, with
+ * vr_lik_bernoulli's formulas on cpu_vmath.h's exp and log1p so that the
+ * row vectorises (glibc's calls per pixel were a fifth of the mlp's step).
+ * Returns the row's log-likelihood; writes dout (when not NULL) = g * dll/dl. */
+static double bernoulli_row(float *dout, const float *o, const float *xi, int d, double g)
+{
+    double sum = 0;
+    if (!dout) {
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j < d; j++) {
+            double l = o[j], x = xi[j], t = vr_log1p_unit(vr_exp_neg(fabs(l)));
+            sum += -x * ((l < 0.0 ? -l : 0.0) + t) - (1.0 - x) * ((l > 0.0 ? l : 0.0) + t);
+        }
+        return sum;
+    }
+    #pragma omp simd reduction(+:sum)
+    for (int j = 0; j < d; j++) {
+        double l = o[j], x = xi[j], e = vr_exp_neg(fabs(l)), t = vr_log1p_unit(e);
+        sum += -x * ((l < 0.0 ? -l : 0.0) + t) - (1.0 - x) * ((l > 0.0 ? l : 0.0) + t);
+        double s_big = 1.0 / (1.0 + e), s_small = e / (1.0 + e);
+        double sig_pos = l >= 0.0 ? s_big : s_small, sig_neg = l >= 0.0 ? s_small : s_big;
+        dout[j] = (float)(g * (x * sig_neg - (1.0 - x) * sig_pos));
+    }
+    return sum;
+}
+
 static void cpu_likelihood(vr_backend *b, int kind, float *ll, float *dout, float *dls,
                            const float *out, const float *log_scale, float fixed_ls,
                            const float *x, int n, int d, const float *w_recon,
@@ -40,6 +67,10 @@ static void cpu_likelihood(vr_backend *b, int kind, float *ll, float *dout, floa
     for (int i = 0; i < n; i++) {
         const float *o = out + (size_t)i * d, *xi = x + (size_t)i * d;
         const double g = -(double)scale * w * (row_w ? row_w[i] : 1.0f);
+        if (kind == VR_LIK_BERNOULLI) {
+            ll[i] = (float)bernoulli_row(dout ? dout + (size_t)i * d : NULL, o, xi, d, g);
+            continue;
+        }
         double sum = 0, d_o, d_s;
         for (int j = 0; j < d; j++) {
             float s = log_scale ? log_scale[j] : fixed_ls;
