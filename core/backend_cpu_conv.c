@@ -151,7 +151,7 @@ static void nchw_to_chw(float *t, const float *y, int cn, int oc, int ohw)
  * The chunking depends on the shape and the thread count only, and the
  * filter gradient sums per-thread partials in thread order, so a result is
  * the same at every run with the same thread count. */
-enum { CHUNK_FLOATS = 64 * 1024 };
+enum { CHUNK_FLOATS = 256 * 1024 };
 
 typedef struct {
     int size;       /* images per chunk (the last may have fewer) */
