@@ -56,7 +56,8 @@ struct vr_device_run {
     size_t failed_peak;       /* bytes held when it was refused */
     size_t free_before;       /* CUDA: free memory before the initialisation */
     int initialising, admitted;
-    unsigned long fail_ends;  /* dev->ends when the last init ran out of memory */
+    int wait_end;             /* the last try ran out of memory: wait for a run to end */
+    unsigned long fail_ends;  /* ... dev->ends then */
 };
 
 /* ---- free memory ------------------------------------------------------------ */
@@ -241,33 +242,19 @@ static void wait_a_while(vr_device *d)
     pthread_cond_timedwait(&d->cv, &d->mu, &ts);
 }
 
-int vr_device_admit(vr_device *d, const vr_spec *spec, const volatile sig_atomic_t *stop,
-                    FILE *log, const char *label, vr_device_run **run, vr_err *err)
+/* Waits (holding d->mu) until R may take the device's initialisation slot,
+ * and takes it. Returns 0, 1 when *STOP became non-zero, -1 with err. */
+static int take_slot(vr_device *d, vr_device_run *r, const volatile sig_atomic_t *stop,
+                     FILE *log, const char *label, vr_err *err)
 {
-    vr_device_run *r = *run;
-    int first = r == NULL;
-    if (first) {
-        if (!(r = calloc(1, sizeof *r))) return vr_fail(err, "out of memory");
-        r->dev = d;
-        r->shape = shape_of(spec);
-    }
     int said = 0;
     size_t free_b = SIZE_MAX, total = SIZE_MAX;
-    pthread_mutex_lock(&d->mu);
     for (;;) {
-        if (stop && *stop) {
-            pthread_mutex_unlock(&d->mu);
-            if (first) free(r);
-            return 1;
-        }
+        if (stop && *stop) return 1;
         if (d->initialising) { wait_a_while(d); continue; }
         /* After running out of memory: only a run that ends can help. */
-        if (!first && d->active > 0 && d->ends == r->fail_ends) { wait_a_while(d); continue; }
-        if (device_free(d, &free_b, &total, err)) {
-            pthread_mutex_unlock(&d->mu);
-            if (first) free(r);
-            return -1;
-        }
+        if (r->wait_end && d->active > 0 && d->ends == r->fail_ends) { wait_a_while(d); continue; }
+        if (device_free(d, &free_b, &total, err)) return -1;
         size_t need = expected(d, r->shape);
         /* With nothing else on the device the run tries whatever the
          * estimate says: only a real allocation can tell it never fits. */
@@ -284,18 +271,61 @@ int vr_device_admit(vr_device *d, const vr_spec *spec, const volatile sig_atomic
         }
         break;
     }
+    r->wait_end = 0;
     d->initialising = 1;
     r->initialising = 1;
     r->free_before = free_b;
-    pthread_mutex_unlock(&d->mu);
-    if (first && make_backend(d, r, err)) {
-        pthread_mutex_lock(&d->mu);
-        d->initialising = 0;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
-        free(r);
-        return -1;
+    return 0;
+}
+
+/* Gives the initialisation slot back (holding d->mu). */
+static void leave_slot(vr_device *d, vr_device_run *r)
+{
+    d->initialising = 0;
+    r->initialising = 0;
+    pthread_cond_broadcast(&d->cv);
+}
+
+int vr_device_admit(vr_device *d, const vr_spec *spec, const volatile sig_atomic_t *stop,
+                    FILE *log, const char *label, vr_device_run **run, vr_err *err)
+{
+    vr_device_run *r = *run;
+    int first = r == NULL;
+    if (first) {
+        if (!(r = calloc(1, sizeof *r))) return vr_fail(err, "out of memory");
+        r->dev = d;
+        r->shape = shape_of(spec);
     }
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        int rc = take_slot(d, r, stop, log, label, err);
+        if (rc) {
+            pthread_mutex_unlock(&d->mu);
+            if (first) free(r);
+            return rc;
+        }
+        if (r->cb) break;
+        pthread_mutex_unlock(&d->mu);
+        int made = make_backend(d, r, err);
+        pthread_mutex_lock(&d->mu);
+        if (made == 0) break;
+        leave_slot(d, r);
+        /* A GPU full of other runs may refuse a new stream, handle or
+         * workspace: try again when one of them has ended. */
+        if (!d->conf.cuda || d->active == 0) {
+            pthread_mutex_unlock(&d->mu);
+            free(r);
+            return -1;
+        }
+        if (log) {
+            fprintf(log, "%s  waiting for %s: %s; trying again when another run there ends\n",
+                    label, d->name, err->msg);
+            fflush(log);
+        }
+        r->wait_end = 1;
+        r->fail_ends = d->ends;
+    }
+    pthread_mutex_unlock(&d->mu);
     *run = r;
     return 0;
 }
@@ -307,8 +337,7 @@ int vr_device_init_done(vr_device_run *r, int ok, vr_err *err)
     vr_device *d = r->dev;
     int rc = -1;
     pthread_mutex_lock(&d->mu);
-    d->initialising = 0;
-    r->initialising = 0;
+    leave_slot(d, r);
     if (ok) {
         size_t fp = r->peak, free_b = 0, total = 0;
         vr_err ignored;
@@ -323,6 +352,7 @@ int vr_device_init_done(vr_device_run *r, int ok, vr_err *err)
         rc = 0;
     } else if (r->oom && d->active > 0) {
         r->oom = 0;
+        r->wait_end = 1;
         r->fail_ends = d->ends;
         rc = 1;
     } else if (r->oom) {

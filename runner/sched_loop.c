@@ -98,6 +98,9 @@ static void on_line(loop *l, live *v, const char *line)
         if (!l->tty && !l->o->quiet) fprintf(l->o->out, "%s\n", line);
         return;
     }
+    /* Until its first progress line, a run waiting for device memory says
+     * so in the live block too. */
+    if (v && strstr(line, "  waiting for ")) snprintf(v->line, sizeof v->line, "%s", line);
     if (l->o->quiet && !strstr(line, "vaerun:")) return;
     clear_block(l);
     fprintf(l->o->out, "%s\n", line);
