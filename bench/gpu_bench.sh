@@ -18,9 +18,12 @@
 #
 # Usage (from anywhere; it works in the repository root):
 #   bench/gpu_bench.sh [--part single|sweep|all] [--vaerun PATH] [--python PY]
-#                      [--device N] [--out DIR] [--quick] [--cpu-dry-run]
-#   --vaerun   default build-gpu/vaerun, else build/vaerun (its bundled
-#              libraries must be on LD_LIBRARY_PATH, as scripts/gpu_run.sh sets)
+#                      [--device N] [--data DIR] [--out DIR] [--quick] [--cpu-dry-run]
+#   --vaerun   default: the first of build-gpu/bundle/bin/vaerun (scripts/
+#              gpu_bundle.sh), build-gpu/vaerun, build/vaerun; its bundled
+#              libraries must be on LD_LIBRARY_PATH, as scripts/gpu_run.sh sets
+#   --data     the MNIST IDX files, raw or .gz (default data/mnist); both
+#              vaerun (VAERUN_DATA) and PyTorch read them
 #   --python   a python3 with PyTorch 2.x and CUDA (default: python3)
 #   --device   the GPU (CUDA device number, default 0)
 #   --out      where logs and table.md go (default $OUT/gpu_bench when $OUT is
@@ -40,6 +43,7 @@ PART=all
 VAERUN=""
 PY=python3
 DEV=0
+DATA=data/mnist
 OUTDIR=""
 QUICK=0
 DRY=0
@@ -49,10 +53,11 @@ while [ $# -gt 0 ]; do
         --vaerun) VAERUN=$2; shift 2 ;;
         --python) PY=$2; shift 2 ;;
         --device) DEV=$2; shift 2 ;;
+        --data) DATA=$2; shift 2 ;;
         --out) OUTDIR=$2; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --cpu-dry-run) DRY=1; shift ;;
-        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "gpu_bench.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -82,7 +87,10 @@ LOG_EVERY=100
 [ "$SINGLE_STEPS" -gt $((2 * LOG_EVERY)) ] || LOG_EVERY=$((SINGLE_STEPS / 4))
 
 if [ -z "$VAERUN" ]; then
-    if [ -x build-gpu/vaerun ]; then VAERUN=build-gpu/vaerun; else VAERUN=build/vaerun; fi
+    for v in build-gpu/bundle/bin/vaerun build-gpu/vaerun build/vaerun; do
+        [ -x "$v" ] && { VAERUN=$v; break; }
+    done
+    [ -n "$VAERUN" ] || VAERUN=build-gpu/bundle/bin/vaerun
 fi
 KEEP=1
 if [ -z "$OUTDIR" ]; then
@@ -102,8 +110,11 @@ die() { echo "gpu_bench.sh: $*" >&2; exit 1; }
     ldd "$VAERUN" 2>&1 | grep "not found" >&2
     die "$VAERUN does not start (missing libraries above? scripts/gpu_run.sh sets LD_LIBRARY_PATH)"
 }
-[ -f data/mnist/train-images-idx3-ubyte ] || [ -f data/mnist/train-images-idx3-ubyte.gz ] ||
-    die "no MNIST in data/mnist (scripts/fetch_data.sh, or copy it there)"
+[ -f "$DATA/train-images-idx3-ubyte" ] || [ -f "$DATA/train-images-idx3-ubyte.gz" ] ||
+    die "no MNIST in $DATA (scripts/fetch_data.sh, or --data DIR with the IDX files, raw or .gz)"
+DATA=$(cd "$DATA" && pwd)
+export VAERUN_DATA=$DATA
+PT_DATA+=(--data "$DATA")
 "$PY" -c 'import torch' 2>/dev/null || die "$PY has no PyTorch (--python)"
 PT_DEVICE="cuda:$DEV"
 BACKEND=(--backend cuda --devices "$DEV")
@@ -314,5 +325,5 @@ fi
     for r in "${ROWS[@]}"; do echo "$r"; done
     echo
     echo "Targets (issue 7): one run >= 3x PyTorch eager steps/s; the sweep >= 10x faster than PyTorch eager one after another."
-    echo "Commands: bench/gpu_bench.sh --part $PART --device $DEV (SINGLE_STEPS=$SINGLE_STEPS SWEEP_STEPS=$SWEEP_STEPS); logs: $OUTDIR"
+    echo "Command: bench/gpu_bench.sh --part $PART --device $DEV (SINGLE_STEPS=$SINGLE_STEPS SWEEP_STEPS=$SWEEP_STEPS); logs: $([ "$KEEP" = 1 ] && echo "$OUTDIR" || echo "removed (--out DIR keeps them)")"
 } | tee "$OUTDIR/table.md"
