@@ -112,7 +112,7 @@ grep -q "0 done, 0 already done, 4 failed" <<<"$out" || fail "1M counts: $out"
   fail "csv after out of memory: $(csv "$tmp/oom/s")"
 
 # 5. SIGINT: every threaded run stops with a checkpoint, and resumes.
-sed 's/steps: 60/steps: 1500/; s/checkpoint_every: 20/checkpoint_every: 250/; s/eval_every: 30/eval_every: 500/; s/log_every: 10/log_every: 50/' \
+sed 's/steps: 60/steps: 8000/; s/checkpoint_every: 20/checkpoint_every: 1000/; s/eval_every: 30/eval_every: 4000/; s/log_every: 10/log_every: 200/' \
   "$tmp/base.yaml" > "$tmp/longbase.yaml"
 cat > "$tmp/long.yaml" <<'Y'
 name: long
@@ -124,7 +124,7 @@ pid=$!
 for _ in $(seq 100); do
   [[ -f "$tmp/int/long/runs/seed0/run.h5" && -f "$tmp/int/long/runs/seed1/run.h5" ]] && break; sleep 0.05
 done
-sleep 0.5
+sleep 0.3
 kill -INT $pid
 wait $pid; rc=$?
 [[ $rc -eq 1 ]] || fail "SIGINT: exit $rc, want 1"
