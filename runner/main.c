@@ -55,7 +55,7 @@ static void usage(FILE *f)
         "                     process, one CPU thread each, instead of --jobs\n"
         "  --jobs N           CPU: runs at once, each in its own process (default: one\n"
         "                     per core, each with 1 thread, or fewer runs with more\n"
-        "                     threads each)\n"
+        "                     threads each); without --backend it picks the CPU\n"
         "  --retry-failed     train again the runs whose file says failed\n"
         "  --quiet            no progress display\n"
         "  --no-plot          no figures after training (vaerun plot draws them later)\n"

@@ -69,22 +69,26 @@ int vr_placement_check(const vr_placement *p, vr_err *err)
     const char *b = p->backend;
     if (b && strcmp(b, "cuda") && strcmp(b, "cpu"))
         return vr_fail(err, "--backend %s: expected cuda or cpu", b);
-    int cpu = b && !strcmp(b, "cpu"), cuda = b && !strcmp(b, "cuda");
+    /* --jobs asks for CPU processes: without --backend it picks the CPU. */
+    int cpu = b ? !strcmp(b, "cpu") : p->jobs > 0, cuda = b && !strcmp(b, "cuda");
     if (p->devices) {
         int list[VR_MAX_DEVICES];
         if (vr_parse_devices(p->devices, list, VR_MAX_DEVICES, err) < 0) return -1;
-        if (cpu)
+        if (cpu && b)
             return vr_fail(err, "--devices picks GPUs; with --backend cpu use --jobs or --streams");
+        if (cpu)
+            return vr_fail(err, "--devices picks GPUs and --jobs sets CPU processes: give "
+                           "--streams (runs at once per GPU) instead of --jobs");
     }
     if (p->streams && (p->streams < 1 || p->streams > MAX_STREAMS))
         return vr_fail(err, "--streams: expected a number from 1 to %d", MAX_STREAMS);
     if (p->jobs && cuda)
         return vr_fail(err, "--jobs sets how many CPU processes train at once; with --backend "
                        "cuda use --streams (runs at once per GPU)");
-    if (p->jobs && p->streams && cpu)
+    if (p->jobs && p->streams)
         return vr_fail(err, "--jobs (runs as processes) and --streams (runs as threads of one "
                        "process) are two ways to train CPU runs at once: give one");
-    if ((p->sim_bytes || p->sim_devices) && !(cpu && p->streams))
+    if ((p->sim_bytes || p->sim_devices) && !(b && cpu && p->streams))
         return vr_fail(err, "--debug-mem and --debug-devices simulate devices for threaded CPU "
                        "runs: they need --backend cpu --streams N");
     if (p->sim_devices && (p->sim_devices < 1 || p->sim_devices > MAX_SIM_DEVICES))
@@ -181,7 +185,7 @@ int vr_placement_resolve(const vr_placement *p, vr_sched_opts *o, char *desc, si
     o->n_devices = 0;
     o->sim_bytes = p->sim_bytes;
     int want_cuda = p->backend && !strcmp(p->backend, "cuda");
-    int want_cpu = p->backend && !strcmp(p->backend, "cpu");
+    int want_cpu = p->backend ? !strcmp(p->backend, "cpu") : p->jobs > 0;
     int count = 0;
     char why[512] = "";
     if (!want_cpu) count = vr_cuda_probe(why, sizeof why);
@@ -200,10 +204,6 @@ int vr_placement_resolve(const vr_placement *p, vr_sched_opts *o, char *desc, si
         }
         return 0;
     }
-    if (p->jobs)
-        return vr_fail(err, "--jobs sets how many CPU processes train at once, but this "
-                       "sweep trains on the GPU (%d found): use --streams for runs at once "
-                       "per GPU, or --backend cpu", count);
     o->threaded = o->cuda = 1;
     o->streams = p->streams ? p->streams : DEFAULT_STREAMS;
     if (p->devices) {

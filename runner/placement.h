@@ -1,6 +1,7 @@
 /* placement.h: where a sweep's runs train: --backend, --devices, --streams.
  *
- *   --backend cuda|cpu   default: cuda when a GPU is present, else cpu
+ *   --backend cuda|cpu   default: cuda when a GPU is present, else cpu;
+ *                        --jobs (CPU processes) alone picks cpu
  *   --devices 0,1,...    GPUs to use (default: all); needs cuda
  *   --streams N          runs at once per GPU (default 4); with cpu: N runs
  *                        as threads of one process, one CPU thread each

@@ -3,7 +3,7 @@
 # the debug flags of the threaded path: bad values and combinations stop
 # with a clear message and exit 2 before anything trains; --backend cuda
 # (or --devices) on a machine without a GPU says so and names the fix;
-# --help documents the flags.
+# --jobs alone picks the CPU; --help documents the flags.
 set -u
 vaerun="$1"; src="$2"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -49,6 +49,8 @@ expect "devices empty" 2 "vaerun: --devices: empty; give device numbers such as 
 expect "devices with cpu" 2 "vaerun: --devices picks GPUs; with --backend cpu use --jobs or --streams" -- "${run[@]}" --backend cpu --devices 0 "$tmp/s.yaml"
 expect "jobs with cuda" 2 "vaerun: --jobs sets how many CPU processes train at once; with --backend cuda use --streams" -- "${run[@]}" --backend cuda --jobs 2 "$tmp/s.yaml"
 expect "jobs and streams" 2 "give one" -- "${run[@]}" --backend cpu --jobs 2 --streams 2 "$tmp/s.yaml"
+expect "jobs and streams, no backend" 2 "give one" -- "${run[@]}" --jobs 2 --streams 2 "$tmp/s.yaml"
+expect "jobs and devices" 2 "vaerun: --devices picks GPUs and --jobs sets CPU processes" -- "${run[@]}" --jobs 2 --devices 0 "$tmp/s.yaml"
 expect "debug-mem alone" 2 "they need --backend cpu --streams N" -- "${run[@]}" --debug-mem 4M "$tmp/s.yaml"
 expect "debug-mem size" 2 "vaerun: --debug-mem 4X: expected a size such as 4M or 1.5G" -- "${run[@]}" --backend cpu --streams 2 --debug-mem 4X "$tmp/s.yaml"
 expect "debug-devices range" 2 "vaerun: --debug-devices 0: expected a number from 1 to 16" -- "${run[@]}" --backend cpu --streams 2 --debug-devices 0 "$tmp/s.yaml"
