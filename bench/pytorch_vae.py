@@ -10,11 +10,17 @@ Runs offline on Debian's PyTorch (torch 1.13, CPU). See bench/README.md.
 Output: log lines on stdout, then as the very last line one JSON object:
   {"arch", "steps", "batch", "seed", "threads", "test_elbo", "test_recon",
    "test_kl", "train_steps_per_s", "wall_s"}
+
+--iwae-bench K --iwae-images N instead times the importance-sampled bound
+(K samples per image, the first N test images) of a freshly initialised
+model, the way vaerun computes test_iwae, and prints one JSON line with
+"img_samples_per_s" (no training; see iwae_bench below).
 """
 
 import argparse
 import gzip
 import json
+import math
 import os
 import sys
 import time
@@ -167,6 +173,81 @@ def evaluate(model, xtest, L, batch):
     return recon - kl, recon, kl
 
 
+@torch.no_grad()
+def iwae_bound(model, x, L, K, enc_batch, rows, gen):
+    """Importance-sampled bound, mean over the images of x, as vaerun's
+    vr_trainer_iwae (core/train_eval.c) computes test_iwae: each image's
+    posterior once (encoder in batches of enc_batch), then the images*K
+    pairs (image i, sample j), row r = i*K + j, through the decoder in chunks
+    of `rows` rows (vaerun: the decoder's batch, train.batch x
+    objective.samples = 64); log w = log p(x|z) + log p(z) - log q(z|x) per
+    row, log-sum-exp over each image's K rows, minus log K."""
+    n = x.shape[0]
+    heads = torch.cat([model.encoder(x[i:i + enc_batch].view(-1, *model.in_shape))
+                       for i in range(0, n, enc_batch)])
+    pairs = n * K
+    logw = torch.empty(pairs)
+    for first in range(0, pairs, rows):
+        m = min(rows, pairs - first)
+        idx = torch.div(torch.arange(first, first + m), K,
+                        rounding_mode="floor")
+        xr, hr = x[idx], heads[idx]
+        mean, log_scale = hr[:, :L], hr[:, L:]
+        eps = torch.randn(m, L, generator=gen)
+        z = mean + torch.exp(log_scale) * eps
+        logits = model.decoder(z).reshape(m, -1)
+        ll = -F.binary_cross_entropy_with_logits(
+            logits, xr, reduction="none").sum(1)
+        # log N(z; 0, 1) - log N(z; mean, sigma): the 2 pi terms cancel
+        lpq = (0.5 * eps * eps - 0.5 * z * z + log_scale).sum(1)
+        logw[first:first + m] = ll + lpq
+    lse = torch.logsumexp(logw.view(n, K).double(), 1) - math.log(K)
+    return lse.mean().item()
+
+
+def iwae_bench(a, threads, t_start):
+    """--iwae-bench K: throughput of the bound in (images x samples) / s.
+    Random initialisation (the time does not depend on the weights), the
+    first --iwae-images test images binarised as for the test set, one
+    untimed warm-up pass on the first min(N, 2) images, then the best of
+    --iwae-reps timed passes over all N (the encoder pass included, as in
+    vaerun's test_iwae)."""
+    torch.manual_seed(a.seed)
+    x = load_images(a.data, "t10k-images-idx3-ubyte", a.iwae_images)
+    if a.binarize != "none":
+        x = binarize_fixed(x, TEST_BINARIZE_SEED)
+    model = VAE(a.arch, a.latent, a.hidden)
+    model.eval()
+    K, rows = a.iwae_bench, a.iwae_chunk or a.batch
+    print("# iwae-bench arch=%s samples=%d images=%d chunk=%d enc_batch=%d "
+          "reps=%d threads=%d torch=%s OMP_NUM_THREADS=%s "
+          "OPENBLAS_NUM_THREADS=%s"
+          % (a.arch, K, x.shape[0], rows, a.batch, a.iwae_reps, threads,
+             torch.__version__, os.environ.get("OMP_NUM_THREADS", "-"),
+             os.environ.get("OPENBLAS_NUM_THREADS", "-")), flush=True)
+    gen = torch.Generator().manual_seed(EVAL_NOISE_SEED)
+    iwae_bound(model, x[:min(x.shape[0], 2)], a.latent, K, a.batch, rows, gen)
+    best, bound = float("inf"), None
+    for rep in range(a.iwae_reps):
+        gen.manual_seed(EVAL_NOISE_SEED)
+        t0 = time.perf_counter()
+        bound = iwae_bound(model, x, a.latent, K, a.batch, rows, gen)
+        dt = time.perf_counter() - t0
+        print("iwae rep %d: %.3fs, %.1f img*samples/s, bound %.4f"
+              % (rep, dt, x.shape[0] * K / dt, bound), flush=True)
+        best = min(best, dt)
+    out = {
+        "iwae_bench": True, "arch": a.arch, "threads": threads,
+        "images": x.shape[0], "samples": K, "chunk": rows,
+        "seconds": round(best, 4),
+        "img_samples_per_s": round(x.shape[0] * K / best, 1),
+        "test_iwae": round(bound, 4),
+        "wall_s": round(time.perf_counter() - t_start, 2),
+    }
+    print(json.dumps(out), flush=True)
+    return 0
+
+
 def save_state(model, path):
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if path.endswith(".h5") or path.endswith(".hdf5"):
@@ -221,9 +302,23 @@ def main(argv=None):
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--save", default=None,
                    help="write the final state_dict (.pt, or .h5 via h5py)")
+    p.add_argument("--iwae-bench", type=int, default=0, metavar="K",
+                   help="no training: time the IWAE bound with K samples "
+                   "per image (see --iwae-images) and print its throughput")
+    p.add_argument("--iwae-images", type=int, default=100, metavar="N",
+                   help="--iwae-bench: the first N test images (100)")
+    p.add_argument("--iwae-chunk", type=int, default=0, metavar="R",
+                   help="--iwae-bench: decoder rows per pass (0 = --batch, "
+                   "as vaerun's evaluation)")
+    p.add_argument("--iwae-reps", type=int, default=1,
+                   help="--iwae-bench: timed passes, the best counts (1)")
     a = p.parse_args(argv)
     if a.steps < 0 or a.batch <= 0 or a.latent <= 0:
         p.error("--steps >= 0, --batch > 0, --latent > 0")
+    if a.iwae_bench < 0 or a.iwae_images <= 0 or a.iwae_chunk < 0 \
+            or a.iwae_reps <= 0:
+        p.error("--iwae-bench >= 0, --iwae-images > 0, --iwae-chunk >= 0, "
+                "--iwae-reps > 0")
 
     t_start = time.perf_counter()
     if a.threads > 0:
@@ -237,6 +332,8 @@ def main(argv=None):
               "OPENBLAS_NUM_THREADS=1 is much faster for the conv models"
               % (threads, os.environ.get("OPENBLAS_NUM_THREADS", "unset")),
               file=sys.stderr, flush=True)
+    if a.iwae_bench > 0:
+        return iwae_bench(a, threads, t_start)
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
 
