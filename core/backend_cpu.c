@@ -54,10 +54,19 @@ static void cpu_sync(vr_backend *b) {}
 
 /* ---- GEMM --------------------------------------------------------------- */
 
+/* Below this many multiply-adds a GEMM runs on one thread: waking the other
+ * threads cost more than they saved (the mlp's layers are 64 x 784 x 100 and
+ * smaller, and its step was slower on 2 threads than on 1). OpenBLAS's OpenMP
+ * build follows the calling thread's omp_get_max_threads(), which is
+ * per-thread state. */
+enum { GEMM_SERIAL_MACS = 8 * 1024 * 1024 };
+
 static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta,
                      float *C, int ldc)
 {
+    int small = (double)M * N * K < GEMM_SERIAL_MACS;
+    omp_set_num_threads(small ? 1 : nthreads(b));
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                 tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);
