@@ -22,7 +22,8 @@
 #   --vaerun   default: the first of build-gpu/bundle/bin/vaerun (scripts/
 #              gpu_bundle.sh), build-gpu/vaerun, build/vaerun; its bundled
 #              libraries must be on LD_LIBRARY_PATH, as scripts/gpu_run.sh sets
-#   --data     the MNIST IDX files, raw or .gz (default data/mnist); both
+#   --data     the MNIST IDX files, raw or .gz (default data/mnist, else
+#              data/mnist-gz: 12 MB to carry to a GPU machine); both
 #              vaerun (VAERUN_DATA) and PyTorch read them
 #   --python   a python3 with PyTorch 2.x and CUDA (default: python3)
 #   --device   the GPU (CUDA device number, default 0)
@@ -33,7 +34,8 @@
 #              tiny sizes; checks the script itself, the numbers mean nothing
 # Environment: SINGLE_STEPS (3000), SWEEP_STEPS (1000), SWEEP_BETAS
 # (0.25,0.5,0.75,1,1.5,2,3,4), SWEEP_SEEDS (0,1,2,3), VR_STREAMS ("4 8"),
-# PT_PROCS ("4 8"), TIMEOUT (seconds per command, 600), SKIP_COMPILE=1.
+# PT_PROCS ("4 8"), TIMEOUT (seconds per command, 300), SKIP_COMPILE=1.
+# On a device tool limited to 10 minutes a call: --part single, then --part sweep.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +45,7 @@ PART=all
 VAERUN=""
 PY=python3
 DEV=0
-DATA=data/mnist
+DATA=""
 OUTDIR=""
 QUICK=0
 DRY=0
@@ -57,7 +59,7 @@ while [ $# -gt 0 ]; do
         --out) OUTDIR=$2; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --cpu-dry-run) DRY=1; shift ;;
-        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
         *) echo "gpu_bench.sh: unknown option $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -69,7 +71,7 @@ SWEEP_BETAS=${SWEEP_BETAS:-0.25,0.5,0.75,1,1.5,2,3,4}
 SWEEP_SEEDS=${SWEEP_SEEDS:-0,1,2,3}
 VR_STREAMS=${VR_STREAMS:-4 8}
 PT_PROCS=${PT_PROCS:-4 8}
-TIMEOUT=${TIMEOUT:-600}
+TIMEOUT=${TIMEOUT:-300}
 DATA_ARGS=()      # vaerun --set and PyTorch flags for a data subset (dry run)
 PT_DATA=()
 if [ "$QUICK" = 1 ]; then
@@ -105,11 +107,44 @@ die() { echo "gpu_bench.sh: $*" >&2; exit 1; }
 
 # ---- what is here -------------------------------------------------------------
 [ -x "$VAERUN" ] || die "$VAERUN not found: build it (scripts/gpu_bundle.sh) or pass --vaerun"
+# A bundled vaerun (scripts/gpu_bundle.sh) needs its Debian libraries and
+# the machine's cuBLAS on LD_LIBRARY_PATH; scripts/gpu_run.sh sets them up
+# in /tmp/vaerun-gpu/lib. Standing alone, do the same here.
+bundle_libs() {
+    local bundle lib=/tmp/vaerun-gpu/lib d cublas=""
+    bundle=$(cd "$(dirname "$VAERUN")/.." && pwd)
+    [ -f "$bundle/lib.tar.xz" ] || return 1
+    if [ ! -d "$lib" ]; then
+        mkdir -p "$lib"
+        tar -xJf "$bundle/lib.tar.xz" -C "$lib" 2>/dev/null ||
+            "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+                "$bundle/lib.tar.xz" "$lib" || return 1
+    fi
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 \
+             /usr/local/cuda-13*/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+        [ -e "$d/libcublas.so.13" ] && { cublas=$d; break; }
+    done
+    [ -n "$cublas" ] || cublas=$("$PY" -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
+    export LD_LIBRARY_PATH=$lib${cublas:+:$cublas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    if ! ldconfig -p 2>/dev/null | grep -q 'libstdc++.so.6 ' && [ -f "$bundle/fallback.tar.xz" ]; then
+        mkdir -p /tmp/vaerun-gpu/fallback
+        tar -xJf "$bundle/fallback.tar.xz" -C /tmp/vaerun-gpu/fallback 2>/dev/null
+        export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/vaerun-gpu/fallback
+    fi
+    say "libraries: LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+}
+"$VAERUN" --version >/dev/null 2>/dev/null || bundle_libs
 "$VAERUN" --version >/dev/null 2>"$OUTDIR/vaerun_version.err" || {
     cat "$OUTDIR/vaerun_version.err" >&2
     ldd "$VAERUN" 2>&1 | grep "not found" >&2
     die "$VAERUN does not start (missing libraries above? scripts/gpu_run.sh sets LD_LIBRARY_PATH)"
 }
+if [ -z "$DATA" ]; then   # data/mnist, or a carried copy of its .gz files
+    DATA=data/mnist
+    for d in data/mnist data/mnist-gz; do
+        [ -f "$d/train-images-idx3-ubyte" ] || [ -f "$d/train-images-idx3-ubyte.gz" ] && { DATA=$d; break; }
+    done
+fi
 [ -f "$DATA/train-images-idx3-ubyte" ] || [ -f "$DATA/train-images-idx3-ubyte.gz" ] ||
     die "no MNIST in $DATA (scripts/fetch_data.sh, or --data DIR with the IDX files, raw or .gz)"
 DATA=$(cd "$DATA" && pwd)
