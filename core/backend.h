@@ -195,6 +195,51 @@ struct vr_backend {
     void (*sync)(vr_backend *b);
 
     void (*destroy)(vr_backend *b);
+
+    /* ---- optional (NULL on the CPU): device backends -------------------- */
+    /* The ops above return nothing, so a device backend records its first
+     * failure (the call, file and line) and goes on; status returns 0 if
+     * every op so far succeeded, else -1 with that message in err. The
+     * trainer asks at its sync points (log rows, evaluations). NULL: ops
+     * cannot fail. */
+    int (*status)(vr_backend *b, vr_err *err);
+
+    /* Step-indexed variants, for a training step that reads its step number
+     * on the device (a counter in backend memory, int64) so that the same
+     * queued work, e.g. a captured graph, serves every step. Each equals the
+     * op above with step = *dstep:
+     *   gather_at      gather(x, pixels, perm + (step % per_epoch) * n, n, d,
+     *                  dynamic, key, counter = step)
+     *   gather_f32_at  gather_f32(x, values, perm + (step % per_epoch) * n, n, d)
+     *   normal_at      normal(out, n, key, counter = step)
+     *   adam_at        adam(..., t = step + 1)
+     *   anneal_at      w[0] = (float)(start + f * (end - start)) in double,
+     *                  f = min(1, (step + 1) / steps): the KL weight of the
+     *                  next step (train.c's anneal_weight)
+     *   step_advance   *dstep += 1 */
+    void (*gather_at)(vr_backend *b, float *x, const uint8_t *pixels, const int32_t *perm,
+                      int n, int d, int dynamic, vr_rng_key key, const int64_t *dstep,
+                      long per_epoch);
+    void (*gather_f32_at)(vr_backend *b, float *x, const float *values, const int32_t *perm,
+                          int n, int d, const int64_t *dstep, long per_epoch);
+    void (*normal_at)(vr_backend *b, float *out, size_t n, vr_rng_key key,
+                      const int64_t *dstep);
+    void (*adam_at)(vr_backend *b, float *p, const float *g, float *m, float *v, size_t n,
+                    float lr, float beta1, float beta2, float eps, const int64_t *dstep);
+    void (*anneal_at)(vr_backend *b, float *w, const int64_t *dstep, double start, double end,
+                      long steps);
+    void (*step_advance)(vr_backend *b, int64_t *dstep);
+
+    /* Graphs: graph_capture runs body(user) with the backend's queue in
+     * capture mode (the ops body calls are recorded, not run) and makes
+     * *graph an executable graph of them; graph_launch queues one replay;
+     * graph_free releases it. A body must not allocate, upload, download or
+     * sync. Returns 0, or -1 with err filled (e.g. an op that cannot be
+     * captured). */
+    int (*graph_capture)(vr_backend *b, void (*body)(void *user), void *user, void **graph,
+                         vr_err *err);
+    void (*graph_launch)(vr_backend *b, void *graph);
+    void (*graph_free)(vr_backend *b, void *graph);
 };
 
 /* Creates the CPU backend with THREADS threads (0 = all cores). */

@@ -71,6 +71,14 @@ static int upload_data(vr_trainer *t, const vr_dataset *ds, vr_err *err)
     return 0;
 }
 
+/* Whether the backend runs steps that read their step number on the device
+ * (backend.h's step-indexed ops; the CUDA backend, not the CPU). */
+static int has_device_steps(const vr_backend *b)
+{
+    return b->gather_at && b->gather_f32_at && b->normal_at && b->adam_at && b->anneal_at &&
+           b->step_advance;
+}
+
 static void *balloc(vr_trainer *t, size_t bytes, int *failed)
 {
     void *p = t->b->alloc(t->b, bytes ? bytes : 1);
@@ -109,6 +117,8 @@ static int alloc_buffers(vr_trainer *t, vr_err *err)
     t->wn = balloc(t, sizeof(float) * R, &bad);
     t->obj = balloc(t, sizeof(float) * VR_OS_LEN, &bad);
     t->acc = balloc(t, sizeof(double) * VR_ACC_LEN, &bad);
+    if (has_device_steps(t->b)) t->dstep = balloc(t, sizeof(int64_t), &bad);
+    t->dstep_host = -1;
     t->perm_host = malloc(sizeof(int32_t) * (t->ntrain > t->ntest ? t->ntrain : t->ntest));
     t->pair_host = malloc(sizeof(int32_t) * R);
     t->host_ll = malloc(sizeof(float) * R);
@@ -222,6 +232,7 @@ int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
     b->upload(b, t->test_idx, t->perm_host, sizeof(int32_t) * t->ntest);
     init_params(t);
     init_objective(t);
+    if (b->status && b->status(b, err)) return vr_wrap(err, "setting up the run");
     t->t0 = now_s();
     return 0;
 }
@@ -230,12 +241,13 @@ void vr_trainer_free(vr_trainer *t)
 {
     vr_backend *b = t->b;
     if (!b) return;
+    if (t->graph) b->graph_free(b, t->graph);
     vr_net_release(&t->model.enc, b);
     vr_net_release(&t->model.dec, b);
-    void *dev[] = {t->params, t->state, t->perm, t->test_idx, t->pair_idx, t->x, t->x_rep, t->dout,
-                   t->eps, t->z, t->dz, t->dhead, t->head_rep, t->iwae_heads, t->kl, t->lossv, t->bound,
-                   t->ll, t->lpq, t->wn, t->obj, t->acc, t->train_px, t->test_px,
-                   t->train_f, t->test_f};
+    void *dev[] = {t->dstep, t->params, t->state, t->perm, t->test_idx, t->pair_idx, t->x,
+                   t->x_rep, t->dout, t->eps, t->z, t->dz, t->dhead, t->head_rep, t->iwae_heads,
+                   t->kl, t->lossv, t->bound, t->ll, t->lpq, t->wn, t->obj, t->acc, t->train_px,
+                   t->test_px, t->train_f, t->test_f};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         if (dev[i]) b->free(b, dev[i]);
     for (int k = 0; k < VR_N_METRICS; k++) free(t->metrics[k]);
@@ -330,18 +342,36 @@ static void step_iwae(vr_trainer *t, const float *head)
     b->iwae_head_bwd(b, t->dhead, t->dz, t->z, head, t->eps, t->wn, n, k, L, t->ls, 1.0f / n);
 }
 
-void vr_trainer_step(vr_trainer *t)
+/* One step's work, once the epoch's order is in place. dev = 0: the step
+ * number comes from the host (t->step), as on the CPU. dev = 1: everything
+ * that depends on it (the batch, its binarisation, the noise, Adam's bias
+ * correction, the annealed KL weight) reads it from t->dstep on the device,
+ * which the step then advances, so the same queued work serves every step
+ * and can be captured once as a graph. Both queue the same ops in the same
+ * order and compute the same numbers. */
+static void step_body(vr_trainer *t, int dev)
 {
     vr_backend *b = t->b;
     const vr_spec *s = t->spec;
     const int n = t->n, L = t->model.latent;
     const long per_epoch = t->ntrain / n, step = t->step;
+    const int dynamic = s->data.binarize == VR_BIN_DYNAMIC;
+    const vr_rng_key noise = vr_rng_make_key((uint64_t)s->seed, VR_RNG_NOISE);
+    const size_t n_eps = (size_t)t->rows * L;
 
-    if (step / per_epoch != t->epoch) set_epoch(t, step / per_epoch);
-    vr_trainer_gather(t, t->x, 0, t->perm + (step % per_epoch) * n, n,
-                      s->data.binarize == VR_BIN_DYNAMIC, (uint64_t)step);
-    b->normal(b, t->eps, (size_t)t->rows * L, vr_rng_make_key((uint64_t)s->seed, VR_RNG_NOISE),
-              (uint64_t)step);
+    if (!dev) {
+        vr_trainer_gather(t, t->x, 0, t->perm + (step % per_epoch) * n, n, dynamic,
+                          (uint64_t)step);
+        b->normal(b, t->eps, n_eps, noise, (uint64_t)step);
+    } else {
+        if (t->real_valued)
+            b->gather_f32_at(b, t->x, t->train_f, t->perm, n, t->d, t->dstep, per_epoch);
+        else
+            b->gather_at(b, t->x, t->train_px, t->perm, n, t->d, dynamic,
+                         vr_rng_make_key((uint64_t)s->seed, VR_RNG_BINARIZE), t->dstep,
+                         per_epoch);
+        b->normal_at(b, t->eps, n_eps, noise, t->dstep);
+    }
     b->fill(b, t->grads, 0.0f, t->n_params);
     accumulate_weights(t);
 
@@ -352,14 +382,61 @@ void vr_trainer_step(vr_trainer *t)
     vr_net_backward(&t->model.enc, b, &t->w_train, t->x, t->dhead, NULL, n);
 
     const struct vr_optimizer_spec *o = &s->train.optimizer;
-    b->adam(b, t->params, t->grads, t->adam_m, t->adam_v, t->n_params, (float)o->lr,
-            (float)o->beta1, (float)o->beta2, (float)o->eps, step + 1);
+    if (dev)
+        b->adam_at(b, t->params, t->grads, t->adam_m, t->adam_v, t->n_params, (float)o->lr,
+                   (float)o->beta1, (float)o->beta2, (float)o->eps, t->dstep);
+    else
+        b->adam(b, t->params, t->grads, t->adam_m, t->adam_v, t->n_params, (float)o->lr,
+                (float)o->beta1, (float)o->beta2, (float)o->eps, step + 1);
     if (s->objective.kind == VR_OBJ_GECO)
         b->geco_update(b, t->obj, t->ll, n, (float)s->objective.geco.target,
                        (float)s->objective.geco.lr, (int)s->objective.geco.variant,
                        (float)s->objective.geco.alpha);
-    if (s->objective.kind == VR_OBJ_ANNEAL)
-        b->fill(b, t->obj + VR_OS_W_KL, anneal_weight(s, step + 1), 1);
+    if (s->objective.kind == VR_OBJ_ANNEAL) {
+        if (dev)
+            b->anneal_at(b, t->obj + VR_OS_W_KL, t->dstep, s->objective.anneal.start,
+                         s->objective.anneal.end, s->objective.anneal.steps);
+        else
+            b->fill(b, t->obj + VR_OS_W_KL, anneal_weight(s, step + 1), 1);
+    }
+    if (dev) b->step_advance(b, t->dstep);
+}
+
+static void device_step_body(void *t) { step_body(t, 1); }
+
+/* On a device backend: put the step number on the device when it is not
+ * there (the first step, or after a restore), then replay the captured
+ * step. The first step of a session runs op by op: it loads every kernel
+ * and lets cuBLAS settle its choices outside the capture; the second is
+ * captured and every later one replays it. A capture that fails leaves the
+ * backend failed (its status says why, at the next log row). */
+static void step_on_device(vr_trainer *t)
+{
+    vr_backend *b = t->b;
+    const long step = t->step;
+    if (t->dstep_host != step) {
+        int64_t v = step;
+        b->upload(b, t->dstep, &v, sizeof v);
+    }
+    if (!t->graph && !t->graph_failed && b->graph_capture && t->device_steps > 0) {
+        vr_err err;
+        if (b->graph_capture(b, device_step_body, t, &t->graph, &err)) {
+            t->graph = NULL;
+            t->graph_failed = 1;
+        }
+    }
+    if (t->graph) b->graph_launch(b, t->graph);
+    else step_body(t, 1);
+    t->dstep_host = step + 1;
+    t->device_steps++;
+}
+
+void vr_trainer_step(vr_trainer *t)
+{
+    const long per_epoch = t->ntrain / t->n, step = t->step;
+    if (step / per_epoch != t->epoch) set_epoch(t, step / per_epoch);
+    if (t->dstep) step_on_device(t);
+    else step_body(t, 0);
     t->step++;
     t->since_log++;
 }
@@ -375,6 +452,7 @@ int vr_trainer_log(vr_trainer *t, vr_err *err)
     if (t->since_log == 0) return 0;
     double acc[VR_ACC_LEN], zero[VR_ACC_EVAL_LL] = {0};
     t->b->download(t->b, acc, t->acc, sizeof acc);
+    if (t->b->status && t->b->status(t->b, err)) return vr_wrap(err, "step %ld", t->step);
     t->b->upload(t->b, t->acc, zero, sizeof zero);
     double steps = (double)t->since_log, images = steps * t->n;
     double recon = acc[VR_ACC_LL] / (images * t->k), kl = acc[VR_ACC_KL] / images;

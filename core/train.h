@@ -109,6 +109,16 @@ typedef struct {
     long kill_step;     /* fault injection for tests: SIGKILL the process after this
                            step, as a crash would (0 = never); vaerun --debug-kill */
     vr_snapshot snap;   /* host buffers of vr_trainer_snapshot, allocated once */
+
+    /* Device-resident steps (train.c), on a backend with the step-indexed
+     * ops of backend.h (the CUDA backend; NULL on the CPU): the step number
+     * lives on the device, so one step's queued work, captured once as a
+     * graph where the backend can, serves every step. */
+    int64_t *dstep;     /* backend memory: the step the next device step runs */
+    long dstep_host;    /* the value *dstep holds (-1: not known, upload first) */
+    long device_steps;  /* steps run this way in this session */
+    void *graph;        /* the captured step, or NULL */
+    int graph_failed;   /* capture failed: steps are queued op by op */
 } vr_trainer;
 
 /* Builds the model, uploads the data, allocates every buffer and initialises

@@ -93,6 +93,8 @@ int vr_trainer_evaluate(vr_trainer *t, vr_err *err)
     const vr_spec *s = t->spec;
     double iwae = s->eval.iwae_samples > 0
                       ? vr_trainer_iwae(t, s->eval.iwae_images, s->eval.iwae_samples) : NAN;
+    if (t->b->status && t->b->status(t->b, err))
+        return vr_wrap(err, "evaluation at step %ld", t->step);
     if (t->n_eval < t->cap_eval) {
         t->eval[VR_E_STEP][t->n_eval] = (double)t->step;
         t->eval[VR_E_ELBO][t->n_eval] = recon - kl;

@@ -50,6 +50,8 @@ int vr_trainer_snapshot(vr_trainer *t, vr_snapshot **out, vr_err *err)
     s->scalars[1] = (double)t->since_log;
     s->scalars[2] = vr_trainer_wall(t);
     s->scalars[3] = SNAPSHOT_VERSION;
+    /* A failed device backend's buffers are not worth a checkpoint. */
+    if (b->status && b->status(b, err)) return vr_wrap(err, "checkpoint at step %ld", t->step);
     *out = s;
     return 0;
 }

@@ -158,6 +158,10 @@ int vr_trainer_tensors(vr_trainer *t, const vr_dataset *ds, vr_tensors *o, vr_er
     if (t->learned_scale)
         t->b->download(t->b, o->output_log_scale, t->params + t->ls_off, sizeof(float) * t->d);
     free(head); free(zr); free(zs); free(zi);
+    if (t->b->status && t->b->status(t->b, err)) {
+        vr_tensors_free(o);
+        return vr_wrap(err, "result tensors");
+    }
     return 0;
 }
 
