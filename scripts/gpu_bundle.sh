@@ -96,7 +96,7 @@ MANIFEST=$BUNDLE/MANIFEST
     echo "vaerun GPU bundle"
     echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(. /etc/os-release && echo "$PRETTY_NAME")"
-    echo "nvcc: $( (command -v nvcc || echo /usr/local/cuda/bin/nvcc) | xargs -I{} {} --version | tail -2 | head -1)"
+    echo "nvcc: $("$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" --version | tail -2 | head -1)"
     echo "arch: sm_$ARCH"
     echo "libraries (soname <- package version):"
 } >"$MANIFEST"

@@ -11,29 +11,39 @@
 # ctest: build-gpu's ctest files name this repository's path on the build
 # machine, and the tests need no files (their data is synthetic).
 #
-# Usage: scripts/gpu_run.sh [--sanitize] [--vaerun] [--big] [--quick]
-#   --sanitize  also run gpu_ops, gpu_step and a short gpu_train under
-#               compute-sanitizer memcheck (and racecheck on gpu_ops)
+# Usage: scripts/gpu_run.sh [--no-tests] [--sanitize] [--vaerun] [--big] [--quick]
+#   --no-tests  skip the plain run of the three tests (e.g. a second call for
+#               the sanitizer alone)
+#   --sanitize  run gpu_ops, gpu_step (3 runs) and a short gpu_train under
+#               compute-sanitizer memcheck, and gpu_ops under racecheck
 #   --vaerun    also train configs/eight_gaussians_beta.yaml for 300 steps
-#               with --backend cuda and --backend cpu (generated data)
+#               with --backend cuda and with --backend cpu (generated data)
 #   --big       include the big decoder in gpu_step (VAERUN_GPU_BIG=1)
 #   --quick     gpu_train with 40 steps instead of 200
-# Exit status: 0 when every test passed (or was skipped), 1 otherwise.
+# Each program gets at most VAERUN_GPU_TIMEOUT seconds (default 420). The
+# CPU reference of the tests uses VAERUN_GPU_REF_THREADS threads (default 8).
+# $OUT receives at most six files (the device tool returns eight): summary.txt,
+# machine.txt, tests.log, sanitizer.log, vaerun.log.
+# Exit status: 0 when everything asked for passed; 1 otherwise, a test that
+# skipped (no CUDA device seen) included.
 set -u
 
 cd "$(dirname "$0")/.."
-BUNDLE=build-gpu/bundle
+BUNDLE=${VAERUN_GPU_BUNDLE:-build-gpu/bundle}
 OUTDIR=${OUT:-/tmp/vaerun-gpu-out}
-LIBDIR=/tmp/vaerun-gpu/lib
-SANITIZE=0 VAERUN=0 QUICK=0
+WORK=/tmp/vaerun-gpu
+LIBDIR=$WORK/lib
+LOGS=$WORK/logs
+TESTS=1 SANITIZE=0 VAERUN=0 QUICK=0
 export VAERUN_GPU_BIG=0
 for a in "$@"; do
     case "$a" in
+    --no-tests) TESTS=0 ;;
     --sanitize) SANITIZE=1 ;;
     --vaerun) VAERUN=1 ;;
     --big) VAERUN_GPU_BIG=1 ;;
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "gpu_run.sh: unknown argument $a (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -51,7 +61,8 @@ untar() {  # tar.xz without relying on xz being installed
     tar -xJf "$1" -C "$2" 2>/dev/null ||
         python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"
 }
-rm -rf /tmp/vaerun-gpu
+rm -rf "$WORK"
+mkdir -p "$LOGS"
 untar "$BUNDLE/lib.tar.xz" "$LIBDIR" || { echo "gpu_run.sh: cannot unpack $BUNDLE/lib.tar.xz" >&2; exit 1; }
 
 # cuBLAS from this machine's CUDA toolkit (or from PyTorch's wheels).
@@ -68,8 +79,8 @@ fi
 export LD_LIBRARY_PATH=$LIBDIR:$CUBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # libstdc++ and libgcc_s: the machine's own, unless it has none
 if ! ldconfig -p 2>/dev/null | grep -q 'libstdc++.so.6 '; then
-    untar "$BUNDLE/fallback.tar.xz" /tmp/vaerun-gpu/fallback
-    export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/vaerun-gpu/fallback
+    untar "$BUNDLE/fallback.tar.xz" "$WORK/fallback"
+    export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$WORK/fallback
 fi
 
 {
@@ -95,43 +106,56 @@ done
 
 # ---- the tests ----------------------------------------------------------------------
 
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 GOMP_SPINCOUNT=1000
+export VAERUN_GPU_REF_THREADS=${VAERUN_GPU_REF_THREADS:-8}
+export OMP_NUM_THREADS=$VAERUN_GPU_REF_THREADS OPENBLAS_NUM_THREADS=$VAERUN_GPU_REF_THREADS
+export GOMP_SPINCOUNT=1000
+TIMEOUT=${VAERUN_GPU_TIMEOUT:-420}
 [ $QUICK = 1 ] && export VAERUN_GPU_TRAIN_STEPS=40
 failed=0
 
-# run NAME LOG COMMAND...: runs it, logs it, notes pass/skip/fail.
+# run NAME LOG COMMAND...: runs it (at most TIMEOUT seconds), logs it,
+# notes pass / skip / fail / timeout.
 run() {
     local name=$1 log=$2
     shift 2
     local t0=$SECONDS
-    "$@" >"$log" 2>&1
+    echo "######## $name: $*" >"$log"
+    timeout "$TIMEOUT" "$@" >>"$log" 2>&1
     local rc=$? dt=$((SECONDS - t0))
     local what=PASS
-    if [ $rc = 77 ]; then what=SKIP; elif [ $rc != 0 ]; then what="FAIL (exit $rc)"; failed=1; fi
-    note "$(printf '%-34s %-14s %4ds  %s' "$name" "$what" "$dt" "$(basename "$log")")"
-    if [ "$what" != PASS ]; then grep -E "FAIL|FAILED|ERROR|error|SKIP" "$log" | head -15; fi
+    case $rc in
+    0) ;;
+    77) what="SKIP (no CUDA device seen)"; failed=1 ;;
+    124) what="TIMEOUT (${TIMEOUT}s)"; failed=1 ;;
+    *) what="FAIL (exit $rc)"; failed=1 ;;
+    esac
+    note "$(printf '%-34s %-26s %4ds' "$name" "$what" "$dt")"
+    if [ "$what" != PASS ]; then grep -E "FAIL|ERROR|error|SKIP" "$log" | head -12; fi
 }
 
-note "== GPU tests ($(date -u +%H:%M:%S))"
-for t in gpu_ops gpu_step gpu_train; do
-    run "$t" "$OUTDIR/$t.log" "$BUNDLE/bin/$t"
-done
+if [ $TESTS = 1 ]; then
+    note "== GPU tests ($(date -u +%H:%M:%S), CPU reference on $VAERUN_GPU_REF_THREADS threads)"
+    for t in gpu_ops gpu_step gpu_train; do
+        run "$t" "$LOGS/1_$t.log" "$BUNDLE/bin/$t"
+    done
+fi
 
 if [ $SANITIZE = 1 ]; then
     SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
     if [ -z "$SAN" ]; then
         note "compute-sanitizer: not found, skipped"
+        failed=1
     else
         note "== compute-sanitizer ($SAN)"
-        run "memcheck gpu_ops" "$OUTDIR/san_memcheck_ops.log" \
+        run "memcheck gpu_ops" "$LOGS/2_memcheck_ops.log" \
             "$SAN" --tool memcheck --error-exitcode 99 --print-limit 20 "$BUNDLE/bin/gpu_ops"
-        run "memcheck gpu_step (3 cases)" "$OUTDIR/san_memcheck_step.log" \
+        run "memcheck gpu_step (3 runs)" "$LOGS/2_memcheck_step.log" \
             env VAERUN_GPU_CASES=0,4,6 "$SAN" --tool memcheck --error-exitcode 99 \
             --print-limit 20 "$BUNDLE/bin/gpu_step"
-        run "memcheck gpu_train (20 steps)" "$OUTDIR/san_memcheck_train.log" \
+        run "memcheck gpu_train (20 steps)" "$LOGS/2_memcheck_train.log" \
             env VAERUN_GPU_TRAIN_STEPS=20 VAERUN_GPU_CASES=0,2 "$SAN" --tool memcheck \
             --error-exitcode 99 --print-limit 20 "$BUNDLE/bin/gpu_train"
-        run "racecheck gpu_ops" "$OUTDIR/san_racecheck_ops.log" \
+        run "racecheck gpu_ops" "$LOGS/2_racecheck_ops.log" \
             "$SAN" --tool racecheck --error-exitcode 99 --print-limit 20 "$BUNDLE/bin/gpu_ops"
     fi
 fi
@@ -139,17 +163,23 @@ fi
 if [ $VAERUN = 1 ]; then
     note "== vaerun on eight_gaussians_beta, 300 steps"
     for backend in cuda cpu; do
-        rm -rf "/tmp/vaerun-gpu/results-$backend"
-        run "vaerun --backend $backend" "$OUTDIR/vaerun_$backend.log" \
-            "$BUNDLE/bin/vaerun" --backend "$backend" --no-plot \
+        rm -rf "$WORK/results-$backend"
+        run "vaerun --backend $backend" "$LOGS/3_vaerun_$backend.log" \
+            "$BUNDLE/bin/vaerun" --backend "$backend" --no-plot --quiet \
             --set train.steps=300 --set seeds=[0] \
-            --out "/tmp/vaerun-gpu/results-$backend" configs/eight_gaussians_beta.yaml
-        f=$(find "/tmp/vaerun-gpu/results-$backend" -name summary.csv 2>/dev/null | head -1)
-        [ -n "$f" ] && { echo "   $f:"; cat "$f"; } | tee -a "$SUMMARY"
+            --out "$WORK/results-$backend" configs/eight_gaussians_beta.yaml
+        f=$(find "$WORK/results-$backend" -name summary.csv 2>/dev/null | head -1)
+        [ -n "$f" ] && { echo "   $backend: $f"; cat "$f"; } | tee -a "$SUMMARY"
     done
 fi
 
+# A few files for $OUT: the device tool returns at most eight.
+cat "$LOGS"/1_*.log >"$OUTDIR/tests.log" 2>/dev/null
+cat "$LOGS"/2_*.log >"$OUTDIR/sanitizer.log" 2>/dev/null
+cat "$LOGS"/3_*.log >"$OUTDIR/vaerun.log" 2>/dev/null
+find "$OUTDIR" -maxdepth 1 -type f -empty -delete
+
 note "== summary"
-tail -n +1 "$SUMMARY" | grep -E "PASS|FAIL|SKIP" || true
-if [ $failed = 0 ]; then note "all passed"; else note "SOME FAILED: logs in $OUTDIR"; fi
+grep -E "PASS|FAIL|SKIP|TIMEOUT" "$SUMMARY" | grep -v "^== " || true
+if [ $failed = 0 ]; then note "all passed"; else note "SOME FAILED OR SKIPPED: logs in $OUTDIR"; fi
 exit $failed

@@ -40,6 +40,16 @@ typedef struct {
 
 /* ---- set-up --------------------------------------------------------------- */
 
+/* Threads of the CPU reference: VAERUN_GPU_REF_THREADS (default 1). Its
+ * results do not depend on it beyond rounding, which the tolerances cover;
+ * gpu_run.sh uses several to shorten a GPU session. */
+static inline int gpu_ref_threads(void)
+{
+    const char *e = getenv("VAERUN_GPU_REF_THREADS");
+    int n = e ? atoi(e) : 1;
+    return n > 0 ? n : 1;
+}
+
 /* The dut named by VAERUN_GPU_TEST_DUT (default: cuda), or exit 77 when it
  * is the CUDA backend and there is no device. graphs = 0 builds a CUDA
  * backend without graph ops (VAERUN_CUDA_GRAPHS=0). */
@@ -49,7 +59,7 @@ static inline vr_backend *gpu_make_dut(const char **kind, int graphs)
     vr_backend *b = NULL;
     vr_err err;
     if (want && (!strcmp(want, "cpu") || !strcmp(want, "cpu-noisy"))) {
-        if (vr_backend_cpu_create(&b, 1, &err)) {
+        if (vr_backend_cpu_create(&b, gpu_ref_threads(), &err)) {
             fprintf(stderr, "cpu backend: %s\n", err.msg);
             exit(1);
         }
@@ -78,7 +88,7 @@ static inline void gpu_open(gpu_pair *p)
     vr_err err;
     memset(p, 0, sizeof *p);
     p->dut = gpu_make_dut(&p->dut_kind, 1);
-    if (vr_backend_cpu_create(&p->ref, 1, &err)) {
+    if (vr_backend_cpu_create(&p->ref, gpu_ref_threads(), &err)) {
         fprintf(stderr, "cpu backend: %s\n", err.msg);
         exit(1);
     }

@@ -659,16 +659,19 @@ static void test_errors(gpu_pair *p)
     other = gpu_make_dut(&kind, 1);
     vr_err err = {{0}};
     CHECK(other->status(other, &err) == 0, "a fresh backend reports a failure: %s", err.msg);
-    float host[4];
-    /* a device address that was never allocated: cudaMemcpyAsync refuses it */
-    other->download(other, host, (const void *)(uintptr_t)0x10, sizeof host);
+    /* A GEMM whose leading dimension is too small: cuBLAS refuses it before
+     * touching the device (an error that leaves the context usable, unlike
+     * a fault in a kernel, which would end every instance in the process). */
+    float *m = other->alloc(other, sizeof(float) * 64);
+    other->gemm(other, 0, 0, 4, 4, 4, 1.0f, m, 2, m, 4, 0.0f, m, 4);
     int failed = other->status(other, &err) != 0;
-    CHECK(failed, "a download from a bad address was not reported");
+    CHECK(failed, "a GEMM with lda < K was not reported");
     if (failed) {
         printf("ok   a failure is reported: %s\n", err.msg);
-        CHECK(strstr(err.msg, "cudaMemcpyAsync") && strstr(err.msg, "backend_cuda.c:"),
+        CHECK(strstr(err.msg, "cublasSgemm") && strstr(err.msg, "backend_cuda.c:"),
               "the message names neither the call nor the file: %s", err.msg);
     }
+    other->free(other, m);
     CHECK(gpu_status_ok(p->dut, "the other instance"), "one instance's failure leaked");
     other->destroy(other);
     size_t fr = 0, tot = 0;
