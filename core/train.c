@@ -408,8 +408,10 @@ static void device_step_body(void *t) { step_body(t, 1); }
  * there (the first step, or after a restore), then replay the captured
  * step. The first step of a session runs op by op: it loads every kernel
  * and lets cuBLAS settle its choices outside the capture; the second is
- * captured and every later one replays it. A capture that fails leaves the
- * backend failed (its status says why, at the next log row). */
+ * captured and every later one replays it. If the capture fails, nothing
+ * of it ran and every step is queued op by op instead (same results); a
+ * fault behind the failure stays in the backend's status, which the next
+ * log row reports. */
 static void step_on_device(vr_trainer *t)
 {
     vr_backend *b = t->b;

@@ -165,7 +165,8 @@ static void cu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float al
 /* ---- graphs -------------------------------------------------------------------- */
 
 /* Relaxed capture mode: the calls the ops make besides queuing work
- * (cudaGetDevice, cudaGetLastError) are allowed in it. */
+ * (cudaGetDevice, cudaGetLastError) are allowed in it. On failure the
+ * backend stays usable unless the device itself faulted (see the end). */
 static int cu_graph_capture(vr_backend *b, void (*body)(void *user), void *user, void **graph,
                             vr_err *err)
 {
@@ -188,7 +189,17 @@ static int cu_graph_capture(vr_backend *b, void (*body)(void *user), void *user,
         return 0;
     }
     if (g) cudaGraphDestroy(g);
-    return vr_fail(err, "%s", c->err.msg);
+    vr_fail(err, "%s", c->err.msg);
+    /* A capture that failed (an op that cannot be captured) leaves the
+     * stream usable and nothing of the body ran: the caller can run it op
+     * by op instead, so the backend is not failed for it. Only an error
+     * that outlives the capture (a fault) keeps the backend failed. */
+    (void)cudaGetLastError();
+    if (cudaStreamSynchronize(s) == cudaSuccess) {
+        c->failed = 0;
+        c->err.msg[0] = '\0';
+    }
+    return -1;
 }
 
 static void cu_graph_launch(vr_backend *b, void *graph)

@@ -608,6 +608,14 @@ static void graph_body(void *user)
     a->b->step_advance(a->b, a->dstep);
 }
 
+/* Not capturable: a copy from pageable host memory. */
+static void upload_body(void *user)
+{
+    graph_body_args *a = user;
+    const int64_t zero = 0;
+    a->b->upload(a->b, a->dstep, &zero, sizeof zero);
+}
+
 static void test_graph(gpu_pair *p)
 {
     if (!p->dut->graph_capture) {
@@ -642,6 +650,23 @@ static void test_graph(gpu_pair *p)
     }
     gpu_cmp(p, "graph: 5 replays of noise + adam_at + step", a.p, par, n, 1e-6);
     p->dut->graph_free(p->dut, graph);
+
+    /* A body that cannot be captured (an upload from host memory) fails the
+     * capture, runs nothing and leaves the backend usable. */
+    if (!strcmp(p->dut_kind, "cuda")) {
+        graph = NULL;
+        int rc = p->dut->graph_capture(p->dut, upload_body, &a, &graph, &err);
+        int s0 = -1;
+        p->dut->download(p->dut, &s, a.dstep, sizeof s);
+        CHECK(rc != 0 && !graph, "capturing an upload succeeded");
+        vr_err st;
+        s0 = p->dut->status(p->dut, &st);
+        printf("%-4s %-44s refused (%s); backend %s\n", rc && !s0 ? "ok" : "FAIL",
+               "graph_capture of an upload", rc ? err.msg : "accepted",
+               s0 ? "failed" : "usable");
+        CHECK(s0 == 0, "a refused capture left the backend failed: %s", st.msg);
+        CHECK(s == first + 5, "the refused capture ran: step %lld", (long long)s);
+    }
     void *dev[] = {a.p, a.g, a.m, a.v, a.dstep};
     for (int i = 0; i < 5; i++) p->dut->free(p->dut, dev[i]);
     free(par); free(m); free(v); free(g);
