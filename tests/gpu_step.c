@@ -11,13 +11,15 @@
  *   gradients                  nmse <= 1e-6, at most 1% of values off by more
  *                              than 1e-3 of the largest (ReLU kinks, see
  *                              gpu_trainer.h)
- *   Adam's update / lr         at most 0.1% of values differ by more than 1%
+ *   Adam's update / lr         at most 0.1% of values differ by more than 1%,
+ *                              where the gradient is above 1e-5 of the largest
  *                              (the update is about lr * sign(g): a gradient
  *                              that is 0 up to rounding can flip it)
  *   metric sums, objective     1e-5 relative
  * After four more steps (the device's second step is captured as a graph,
- * the others replay it): parameters nmse <= 1e-5, BatchNorm running
- * statistics nmse <= 1e-5, then one evaluation (test ELBO, its terms,
+ * the others replay it): parameters and BatchNorm running statistics nmse
+ * <= 1e-5 (2e-4 with BatchNorm, for the same reason as EVAL_TOL), then one
+ * evaluation (test ELBO, its terms,
  * test_iwae, each within EVAL_TOL of the larger of its magnitude and the
  * test ELBO's) and one log row (each metric within 1e-4 relative).
  *
@@ -25,20 +27,31 @@
  * convolution followed by BatchNorm has a true gradient of exactly 0 (the
  * normalisation removes it), so what the backward computes there is
  * rounding noise, which Adam scales to steps of +-lr in a random direction
- * on any backend. Training does not see those biases; an evaluation does,
+ * on any backend (384 such biases in the conv model: after 5 steps they
+ * differ by about 5e-3 each). Training does not see them; an evaluation does,
  * through the running mean that lags them (seen on the emulated device,
  * tests/gpu_emu: 6e-4 after 5 steps at batch 8).
  */
 #include "tests/gpu_trainer.h"
 
-static void adam_update(const gpu_case *c, vr_trainer *dut, vr_trainer *ref, const float *p0)
+/* Adam's first update is about lr * sign(g) wherever |g| >> eps, so it is
+ * compared only where the reference gradient is above 1e-5 of its largest:
+ * below that a gradient may be rounding noise around a true 0 (the bias of
+ * a convolution followed by BatchNorm), whose sign no backend determines. */
+static void adam_update(const gpu_case *c, vr_trainer *dut, vr_trainer *ref, const float *p0,
+                        const float *g_ref)
 {
     const size_t P = ref->n_params;
     const double lr = c->spec.train.optimizer.lr;
     float *a = gpu_fetch(dut, dut->params, P), *b = gpu_fetch(ref, ref->params, P);
-    size_t off = 0, wi = 0;
-    double worst = 0;
+    size_t off = 0, wi = 0, noise = 0;
+    double worst = 0, gmax = 0;
+    for (size_t i = 0; i < P; i++) gmax = fmax(gmax, fabs(g_ref[i]));
     for (size_t i = 0; i < P; i++) {
+        if (fabs(g_ref[i]) <= 1e-5 * gmax) {
+            noise++;
+            continue;
+        }
         double ua = (a[i] - p0[i]) / lr, ub = (b[i] - p0[i]) / lr, e = fabs(ua - ub);
         if (e > 0.01) off++;
         if (e > worst) {
@@ -48,8 +61,9 @@ static void adam_update(const gpu_case *c, vr_trainer *dut, vr_trainer *ref, con
     }
     const int exact = !strcmp(dut->b->name, "cpu-emulated");
     const int ok = exact ? worst == 0 : off <= P / 1000;
-    printf("%-4s %-52s n=%-8zu off %zu (tol %zu), worst %.3g lr at [%zu]\n", ok ? "ok" : "FAIL",
-           "Adam's first update / lr", P, off, exact ? (size_t)0 : P / 1000, worst, wi);
+    printf("%-4s %-52s n=%-8zu off %zu (tol %zu), worst %.3g lr at [%zu]; %zu near-0 "
+           "gradients not compared\n", ok ? "ok" : "FAIL", "Adam's first update / lr", P, off,
+           exact ? (size_t)0 : P / 1000, worst, wi, noise);
     CHECK(ok, "Adam's first update: %zu of %zu values differ by more than 1%% of lr", off, P);
     free(a);
     free(b);
@@ -81,7 +95,9 @@ static void one_case(gpu_pair *p, const gpu_case *c)
     gpu_cmp_buffers("step 1: batch x", &dut, dut.x, &ref, ref.x, nx, 0, 0, 1);
     gpu_cmp_buffers("step 1: noise eps", &dut, dut.eps, &ref, ref.eps, ne, 1e-12, 1e-4, exact);
     gpu_cmp_buffers("step 1: gradients", &dut, dut.grads, &ref, ref.grads, P, 1e-6, 1e-2, exact);
-    adam_update(c, &dut, &ref, p0);
+    float *g1 = gpu_fetch(&ref, ref.grads, P);
+    adam_update(c, &dut, &ref, p0, g1);
+    free(g1);
     gpu_cmp_buffers("step 1: Adam m", &dut, dut.adam_m, &ref, ref.adam_m, P, 1e-6, 1e-2, exact);
     gpu_cmp_buffers("step 1: Adam v", &dut, dut.adam_v, &ref, ref.adam_v, P, 1e-6, 1e-2, exact);
     float od[VR_OS_LEN], orf[VR_OS_LEN];
@@ -105,11 +121,12 @@ static void one_case(gpu_pair *p, const gpu_case *c)
     printf("     the device's step: %s\n",
            dut.graph ? "captured as a graph and replayed"
                      : (dut.dstep ? "queued op by op" : "the host's step"));
-    gpu_cmp_buffers("step 5: parameters", &dut, dut.params, &ref, ref.params, P, 1e-5, 1e-2,
+    const double drift = S ? 2e-4 : 1e-5;  /* see EVAL_TOL above */
+    gpu_cmp_buffers("step 5: parameters", &dut, dut.params, &ref, ref.params, P, drift, 1e-2,
                     exact);
     if (S)
         gpu_cmp_buffers("step 5: BatchNorm running statistics", &dut, dut.state, &ref,
-                        ref.state, S, 1e-5, 1e-2, exact);
+                        ref.state, S, drift, 1e-2, exact);
     if (vr_trainer_evaluate(&ref, &err) || vr_trainer_evaluate(&dut, &err)) {
         CHECK(0, "%s: evaluation: %s", c->name, err.msg);
     } else {
