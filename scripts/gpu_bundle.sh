@@ -46,9 +46,10 @@ command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] ||
     { echo "gpu_bundle.sh: no nvcc: install the CUDA toolkit first" >&2; exit 1; }
 
 echo "== configure and build for sm_$ARCH in $BUILD"
+mkdir -p "$BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVR_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DVR_CUDA_EMU=OFF >"$BUILD.configure.log" 2>&1 ||
-    { cat "$BUILD.configure.log"; exit 1; }
+      -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DVR_CUDA_EMU=OFF >"$BUILD/configure.log" 2>&1 ||
+    { cat "$BUILD/configure.log"; exit 1; }
 # shellcheck disable=SC2086
 cmake --build "$BUILD" -j "$JOBS" --target $TARGETS
 
