@@ -204,6 +204,18 @@ static size_t cpu_conv_workspace(vr_backend *b, const vr_conv_shape *s)
     return (size_t)T * l.per_thread + index_floats(s) + (size_t)(T - 1) * s->oc * K;
 }
 
+/* One thread's blocks: col [K, chunk*ohw], t [oc, chunk*ohw], the planes. */
+typedef struct { float *col, *t, *pl; } thread_ws;
+
+static thread_ws thread_ws_of(float *ws, const ws_layout *l, int thread)
+{
+    thread_ws tw;
+    tw.col = ws + (size_t)thread * l->per_thread;
+    tw.t = tw.col + l->ch.col;
+    tw.pl = tw.t + l->ch.t;
+    return tw;
+}
+
 /* The chunk's first image and image count. */
 static int chunk_range(const chunking *ch, int i, int n, int *first)
 {
@@ -227,15 +239,14 @@ static void cpu_conv_fwd(vr_backend *b, float *y, const float *x, const float *w
     const ws_layout l = prepare(b, s, ws);
     #pragma omp parallel num_threads(vr_cpu_threads(b))
     {
-        float *col = ws + (size_t)omp_get_thread_num() * l.per_thread;
-        float *t = col + l.ch.col, *pl = t + l.ch.t;
+        thread_ws tw = thread_ws_of(ws, &l, omp_get_thread_num());
         #pragma omp for schedule(static)
         for (int i = 0; i < l.ch.count; i++) {
             int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            im2col(col, pl, x + (size_t)first * s->c * s->h * s->w, l.idx, s, cn);
+            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.idx, s, cn);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, cn * ohw, K, 1.0f,
-                        w, K, col, cn * ohw, 0.0f, t, cn * ohw);
-            chw_to_nchw(y + (size_t)first * s->oc * ohw, t, cn, s->oc, ohw);
+                        w, K, tw.col, cn * ohw, 0.0f, tw.t, cn * ohw);
+            chw_to_nchw(y + (size_t)first * s->oc * ohw, tw.t, cn, s->oc, ohw);
         }
     }
 }
@@ -247,15 +258,14 @@ static void cpu_conv_bwd_data(vr_backend *b, float *dx, const float *dy, const f
     const ws_layout l = prepare(b, s, ws);
     #pragma omp parallel num_threads(vr_cpu_threads(b))
     {
-        float *col = ws + (size_t)omp_get_thread_num() * l.per_thread;
-        float *t = col + l.ch.col, *pl = t + l.ch.t;
+        thread_ws tw = thread_ws_of(ws, &l, omp_get_thread_num());
         #pragma omp for schedule(static)
         for (int i = 0; i < l.ch.count; i++) {
             int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            nchw_to_chw(t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
+            nchw_to_chw(tw.t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cn * ohw, s->oc, 1.0f,
-                        w, K, t, cn * ohw, 0.0f, col, cn * ohw);
-            col2im(dx + (size_t)first * s->c * s->h * s->w, pl, col, l.idx, s, cn);
+                        w, K, tw.t, cn * ohw, 0.0f, tw.col, cn * ohw);
+            col2im(dx + (size_t)first * s->c * s->h * s->w, tw.pl, tw.col, l.idx, s, cn);
         }
     }
 }
@@ -271,16 +281,16 @@ static void cpu_conv_bwd_filter(vr_backend *b, float *dw, const float *dy, const
     #pragma omp parallel num_threads(T)
     {
         const int me = omp_get_thread_num();
-        float *col = ws + (size_t)me * l.per_thread, *t = col + l.ch.col, *pl = t + l.ch.t;
+        thread_ws tw = thread_ws_of(ws, &l, me);
         float *acc = me == 0 ? dw : l.part + (size_t)(me - 1) * wlen;
         float beta = me == 0 ? 1.0f : 0.0f;
         #pragma omp for schedule(static)
         for (int i = 0; i < l.ch.count; i++) {
             int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            im2col(col, pl, x + (size_t)first * s->c * s->h * s->w, l.idx, s, cn);
-            nchw_to_chw(t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
+            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.idx, s, cn);
+            nchw_to_chw(tw.t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, cn * ohw, 1.0f,
-                        t, cn * ohw, col, cn * ohw, beta, acc, K);
+                        tw.t, cn * ohw, tw.col, cn * ohw, beta, acc, K);
             beta = 1.0f;
         }
         if (me > 0 && beta == 0.0f) memset(acc, 0, sizeof(float) * wlen);  /* no chunk */
