@@ -5,9 +5,8 @@
  * col2im scatters it back. A transposed convolution is the adjoint pair
  * (layers.c), so it never multiplies the zeros a dilated input would hold.
  *
- * im2col and col2im work on row spans: for each kernel tap the range of
- * output columns that read inside the image is computed once, the padding
- * outside it is zero-filled and the inside copied (memcpy at stride 1).
+ * im2col and col2im copy whole output rows from zero-bordered phase planes
+ * (below), so they need no bounds test at any stride or padding.
  * tests/unit_conv_direct.c checks these ops against a direct convolution.
  */
 #include "backend_cpu.h"
@@ -18,108 +17,164 @@
 #include <string.h>
 
 /* ---- gathering the taps --------------------------------------------------
- * Each input plane is copied once into a zero-bordered plane (a few hundred
- * floats, in L1), and every kernel tap then reads its oh*ow values through
- * a table of offsets into that plane: no bounds test, no division, one load
- * and one store per col entry whatever the stride. col2im runs the same
- * table backwards, adding into a zeroed bordered plane whose interior is
- * then stored. Row-by-row copies were dominated by their per-row overhead
- * at these sizes (rows of 7 and 14 values). */
+ * Each input plane is copied once into zero-bordered *phase planes*: at
+ * stride s the bordered plane is split into s*s planes by row and column
+ * residue mod s (one plane at stride 1), so that every kernel tap reads each
+ * output row as one contiguous run of ow values of one phase plane, at any
+ * stride. A run is then copied 8 floats at a time (one 256-bit load and
+ * store per row of 7), where a table of per-value offsets had cost a load,
+ * a dependent load and a store per value (im2col and col2im were 35 % of
+ * the standard step, perf, issue 6). col2im adds runs back into zeroed
+ * phase planes and interleaves their interiors into the image.
+ *
+ * Runs shorter than 8 are written as 8 floats: the extra lanes land in the
+ * next run, written next, or past the end of the col block, which has
+ * COL_SLACK floats to spare. Reads of 8 may likewise pass the end of the
+ * phase planes, which have PLANE_SLACK floats to spare. */
+enum { COL_SLACK = 16, PLANE_SLACK = 16 };
 
-/* The bordered plane: pad rows/columns before the image, and after it
+typedef struct {
+    int s;          /* stride: s*s phase planes */
+    int ph, pw;     /* one phase plane's rows and row length */
+    size_t phase;   /* floats of one phase plane */
+    size_t len;     /* floats of the whole set, slack included, multiple of 16 */
+} plane_geom;
+
+/* The bordered plane is pad rows/columns before the image and, after it,
  * enough for the last tap of the last output (h + pad for every shape the
  * layers make; the max keeps any other oh from reading out of bounds). */
-static void plane_dims(const vr_conv_shape *s, int *ph, int *pw)
+static plane_geom plane_geom_of(const vr_conv_shape *s)
 {
     int hy = (s->oh - 1) * s->stride + s->k, hx = (s->ow - 1) * s->stride + s->k;
-    *ph = hy > s->h + 2 * s->pad ? hy : s->h + 2 * s->pad;
-    *pw = hx > s->w + 2 * s->pad ? hx : s->w + 2 * s->pad;
+    int bh = hy > s->h + 2 * s->pad ? hy : s->h + 2 * s->pad;
+    int bw = hx > s->w + 2 * s->pad ? hx : s->w + 2 * s->pad;
+    plane_geom g;
+    g.s = s->stride;
+    g.ph = (bh + g.s - 1) / g.s;
+    g.pw = (bw + g.s - 1) / g.s;
+    g.phase = (size_t)g.ph * g.pw;
+    g.len = ((size_t)g.s * g.s * g.phase + PLANE_SLACK + 15) / 16 * 16;
+    return g;
 }
 
-static size_t plane_floats(const vr_conv_shape *s)
+/* tap[ki*k + kj] = where, in the phase planes, the run of output row 0 of
+ * that tap starts; row oy's run starts oy * pw further. */
+static void build_taps(int32_t *tap, const vr_conv_shape *s, const plane_geom *g)
 {
-    int ph, pw;
-    plane_dims(s, &ph, &pw);
-    return ((size_t)ph * pw + 15) / 16 * 16;
+    for (int ki = 0; ki < s->k; ki++)
+        for (int kj = 0; kj < s->k; kj++)
+            tap[ki * s->k + kj] = (int32_t)(((ki % g->s) * g->s + kj % g->s) * g->phase
+                                            + (size_t)(ki / g->s) * g->pw + kj / g->s);
 }
 
-/* idx[q*ohw + oy*ow + ox] = the plane offset tap q = ki*k + kj reads. */
-static void build_index(int32_t *idx, const vr_conv_shape *s, int pw)
+/* Where bordered-plane position (py, px) lives in the phase planes. */
+static inline size_t phase_at(const plane_geom *g, int py, int px)
 {
-    const int ohw = s->oh * s->ow;
-    for (int q = 0; q < s->k * s->k; q++) {
-        int ki = q / s->k, kj = q % s->k;
-        for (int oy = 0; oy < s->oh; oy++)
-            for (int ox = 0; ox < s->ow; ox++)
-                idx[q * ohw + oy * s->ow + ox] = (oy * s->stride + ki) * pw + ox * s->stride + kj;
+    return ((size_t)(py % g->s) * g->s + px % g->s) * g->phase
+           + (size_t)(py / g->s) * g->pw + px / g->s;
+}
+
+static void load_planes(float *pl, const float *xc, const vr_conv_shape *s, const plane_geom *g)
+{
+    memset(pl, 0, sizeof(float) * g->len);   /* the border; the interior is copied */
+    if (g->s == 1) {
+        for (int iy = 0; iy < s->h; iy++)
+            memcpy(pl + (size_t)(iy + s->pad) * g->pw + s->pad, xc + (size_t)iy * s->w,
+                   sizeof(float) * s->w);
+        return;
     }
+    for (int iy = 0; iy < s->h; iy++)
+        for (int ix = 0; ix < s->w; ix++)
+            pl[phase_at(g, iy + s->pad, ix + s->pad)] = xc[(size_t)iy * s->w + ix];
 }
 
-static void load_plane(float *pl, const float *xc, const vr_conv_shape *s, int ph, int pw)
+static void store_planes(float *dxc, const float *pl, const vr_conv_shape *s,
+                         const plane_geom *g)
 {
-    memset(pl, 0, sizeof(float) * (size_t)ph * pw);   /* the border; the interior is copied */
+    if (g->s == 1) {
+        for (int iy = 0; iy < s->h; iy++)
+            memcpy(dxc + (size_t)iy * s->w, pl + (size_t)(iy + s->pad) * g->pw + s->pad,
+                   sizeof(float) * s->w);
+        return;
+    }
     for (int iy = 0; iy < s->h; iy++)
-        memcpy(pl + (size_t)(iy + s->pad) * pw + s->pad, xc + (size_t)iy * s->w,
-               sizeof(float) * s->w);
+        for (int ix = 0; ix < s->w; ix++)
+            dxc[(size_t)iy * s->w + ix] = pl[phase_at(g, iy + s->pad, ix + s->pad)];
 }
 
-static void store_plane(float *dxc, const float *pl, const vr_conv_shape *s, int pw)
+/* dst[0 .. n) = src[0 .. n), in blocks of 8; below 8, 8 are written. */
+static inline void run_copy(float *restrict dst, const float *restrict src, int n)
 {
-    for (int iy = 0; iy < s->h; iy++)
-        memcpy(dxc + (size_t)iy * s->w, pl + (size_t)(iy + s->pad) * pw + s->pad,
-               sizeof(float) * s->w);
+    if (n <= 8) {
+        memcpy(dst, src, 8 * sizeof(float));
+        return;
+    }
+    int j = 0;
+    for (; j + 8 <= n; j += 8) memcpy(dst + j, src + j, 8 * sizeof(float));
+    if (j < n) memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));   /* overlaps, same values */
+}
+
+/* dst[0 .. n) += src[0 .. n), in blocks of 8. The lanes past n add -0.0,
+ * which leaves every value as it was (-0.0 included), so they may touch the
+ * neighbouring run. */
+static inline void run_add(float *restrict dst, const float *restrict src, int n)
+{
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) dst[j + l] += src[j + l];
+    if (j < n) {
+        const int r = n - j;
+        for (int l = 0; l < 8; l++) {
+            float v = src[j + l];
+            dst[j + l] += l < r ? v : -0.0f;
+        }
+    }
 }
 
 /* ---- one chunk of images --------------------------------------------------
  * In the helpers below x, dx and y point at the chunk's first image and cn
- * is its image count; col is [c*k*k, cn*ohw], t is [oc, cn*ohw], pl is one
- * bordered plane. */
+ * is its image count; col is [c*k*k, cn*ohw] (+ COL_SLACK), t is [oc,
+ * cn*ohw], pl holds one set of phase planes per image of the chunk. */
 
 /* col[(ci*k + ki)*k + kj, img*ohw + oy*ow + ox] = x[img, ci, iy, ix] or 0.
- * The chunk's planes of one channel are bordered first, so that col is then
+ * The chunk's planes of one channel are loaded first, so that col is then
  * written front to back. */
-static void im2col(float *col, float *pl, const float *x, const int32_t *idx,
+static void im2col(float *col, float *pl, const float *x, const int32_t *tap,
                    const vr_conv_shape *s, int cn)
 {
-    const int kk = s->k * s->k, ohw = s->oh * s->ow;
-    const size_t ncols = (size_t)cn * ohw, plen = plane_floats(s);
-    int ph, pw;
-    plane_dims(s, &ph, &pw);
+    const int kk = s->k * s->k;
+    const plane_geom g = plane_geom_of(s);
+    float *out = col;
     for (int ci = 0; ci < s->c; ci++) {
         for (int img = 0; img < cn; img++)
-            load_plane(pl + img * plen, x + ((size_t)img * s->c + ci) * s->h * s->w, s, ph, pw);
-        float *out = col + (size_t)ci * kk * ncols;
-        for (int q = 0; q < kk; q++) {
-            const int32_t *iq = idx + (size_t)q * ohw;
-            for (int img = 0; img < cn; img++, out += ohw) {
-                const float *pi = pl + img * plen;
-                for (int p = 0; p < ohw; p++) out[p] = pi[iq[p]];
+            load_planes(pl + img * g.len, x + ((size_t)img * s->c + ci) * s->h * s->w, s, &g);
+        for (int q = 0; q < kk; q++)
+            for (int img = 0; img < cn; img++) {
+                const float *src = pl + img * g.len + tap[q];
+                for (int oy = 0; oy < s->oh; oy++, out += s->ow)
+                    run_copy(out, src + (size_t)oy * g.pw, s->ow);
             }
-        }
     }
 }
 
 /* The adjoint of im2col: dx[img, ci, iy, ix] = the sum, taps in a fixed
  * order, of the col entries that read it. */
-static void col2im(float *dx, float *pl, const float *col, const int32_t *idx,
+static void col2im(float *dx, float *pl, const float *col, const int32_t *tap,
                    const vr_conv_shape *s, int cn)
 {
-    const int kk = s->k * s->k, ohw = s->oh * s->ow;
-    const size_t ncols = (size_t)cn * ohw, plen = plane_floats(s);
-    int ph, pw;
-    plane_dims(s, &ph, &pw);
+    const int kk = s->k * s->k;
+    const plane_geom g = plane_geom_of(s);
+    const float *in = col;
     for (int ci = 0; ci < s->c; ci++) {
-        memset(pl, 0, sizeof(float) * plen * cn);
-        const float *in = col + (size_t)ci * kk * ncols;
-        for (int q = 0; q < kk; q++) {
-            const int32_t *iq = idx + (size_t)q * ohw;
-            for (int img = 0; img < cn; img++, in += ohw) {
-                float *pi = pl + img * plen;
-                for (int p = 0; p < ohw; p++) pi[iq[p]] += in[p];
+        memset(pl, 0, sizeof(float) * g.len * cn);
+        for (int q = 0; q < kk; q++)
+            for (int img = 0; img < cn; img++) {
+                float *dst = pl + img * g.len + tap[q];
+                for (int oy = 0; oy < s->oh; oy++, in += s->ow)
+                    run_add(dst + (size_t)oy * g.pw, in, s->ow);
             }
-        }
         for (int img = 0; img < cn; img++)
-            store_plane(dx + ((size_t)img * s->c + ci) * s->h * s->w, pl + img * plen, s, pw);
+            store_planes(dx + ((size_t)img * s->c + ci) * s->h * s->w, pl + img * g.len, s, &g);
     }
 }
 
@@ -166,33 +221,33 @@ static chunking chunks_of(const vr_conv_shape *s, int threads)
     int most = (s->n + threads - 1) / threads;     /* every thread gets work */
     if (size > most) size = most;
     if (size < 1) size = 1;
-    chunking ch = { size, (s->n + size - 1) / size, K * size * ohw,
+    chunking ch = { size, (s->n + size - 1) / size, K * size * ohw + COL_SLACK,
                     (size_t)s->oc * size * ohw };
     return ch;
 }
 
-/* Workspace: per thread a col block, a t block and a bordered plane; then
- * the index table; then (filter gradient) one partial [oc, K] per thread
- * beyond the first. */
+/* Workspace: per thread a col block (with its slack), a t block and one set
+ * of phase planes per image of a chunk; then the tap table; then (filter
+ * gradient) one partial [oc, K] per thread beyond the first. */
 typedef struct {
     chunking ch;
     size_t per_thread;   /* floats */
-    int32_t *idx;        /* [k*k, oh*ow] */
+    int32_t *tap;        /* [k*k], build_taps */
     float *part;         /* [threads - 1, oc, K] */
 } ws_layout;
 
-static size_t index_floats(const vr_conv_shape *s)
+static size_t tap_floats(const vr_conv_shape *s)
 {
-    return ((size_t)s->k * s->k * s->oh * s->ow + 15) / 16 * 16;   /* int32 = float size */
+    return ((size_t)s->k * s->k + 15) / 16 * 16;   /* int32 = float size */
 }
 
 static ws_layout layout_of(const vr_conv_shape *s, int threads, float *ws)
 {
     ws_layout l;
     l.ch = chunks_of(s, threads);
-    l.per_thread = l.ch.col + l.ch.t + (size_t)l.ch.size * plane_floats(s);
-    l.idx = ws ? (int32_t *)(ws + (size_t)threads * l.per_thread) : NULL;
-    l.part = ws ? ws + (size_t)threads * l.per_thread + index_floats(s) : NULL;
+    l.per_thread = l.ch.col + l.ch.t + (size_t)l.ch.size * plane_geom_of(s).len;
+    l.tap = ws ? (int32_t *)(ws + (size_t)threads * l.per_thread) : NULL;
+    l.part = ws ? ws + (size_t)threads * l.per_thread + tap_floats(s) : NULL;
     return l;
 }
 
@@ -201,7 +256,7 @@ static size_t cpu_conv_workspace(vr_backend *b, const vr_conv_shape *s)
     const int T = vr_cpu_threads(b);
     ws_layout l = layout_of(s, T, NULL);
     size_t K = (size_t)s->c * s->k * s->k;
-    return (size_t)T * l.per_thread + index_floats(s) + (size_t)(T - 1) * s->oc * K;
+    return (size_t)T * l.per_thread + tap_floats(s) + (size_t)(T - 1) * s->oc * K;
 }
 
 /* One thread's blocks: col [K, chunk*ohw], t [oc, chunk*ohw], the planes. */
@@ -225,10 +280,9 @@ static int chunk_range(const chunking *ch, int i, int n, int *first)
 
 static ws_layout prepare(vr_backend *b, const vr_conv_shape *s, float *ws)
 {
-    int ph, pw;
     ws_layout l = layout_of(s, vr_cpu_threads(b), ws);
-    plane_dims(s, &ph, &pw);
-    build_index(l.idx, s, pw);
+    const plane_geom g = plane_geom_of(s);
+    build_taps(l.tap, s, &g);
     return l;
 }
 
@@ -243,7 +297,7 @@ static void cpu_conv_fwd(vr_backend *b, float *y, const float *x, const float *w
         #pragma omp for schedule(static)
         for (int i = 0; i < l.ch.count; i++) {
             int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.idx, s, cn);
+            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.tap, s, cn);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, cn * ohw, K, 1.0f,
                         w, K, tw.col, cn * ohw, 0.0f, tw.t, cn * ohw);
             chw_to_nchw(y + (size_t)first * s->oc * ohw, tw.t, cn, s->oc, ohw);
@@ -265,7 +319,7 @@ static void cpu_conv_bwd_data(vr_backend *b, float *dx, const float *dy, const f
             nchw_to_chw(tw.t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cn * ohw, s->oc, 1.0f,
                         w, K, tw.t, cn * ohw, 0.0f, tw.col, cn * ohw);
-            col2im(dx + (size_t)first * s->c * s->h * s->w, tw.pl, tw.col, l.idx, s, cn);
+            col2im(dx + (size_t)first * s->c * s->h * s->w, tw.pl, tw.col, l.tap, s, cn);
         }
     }
 }
@@ -287,7 +341,7 @@ static void cpu_conv_bwd_filter(vr_backend *b, float *dw, const float *dy, const
         #pragma omp for schedule(static)
         for (int i = 0; i < l.ch.count; i++) {
             int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.idx, s, cn);
+            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.tap, s, cn);
             nchw_to_chw(tw.t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, cn * ohw, 1.0f,
                         tw.t, cn * ohw, tw.col, cn * ohw, beta, acc, K);

@@ -136,6 +136,8 @@ int main(void)
         {2, 1, 4, 4, 2, 5, 1, 4, 0},      /* output larger than input */
         {33, 6, 5, 5, 7, 3, 2, 1, 0},     /* odd batch: a short last chunk */
         {1, 64, 7, 7, 32, 4, 2, 1, 0},    /* subpixel-like k4 s2, one image */
+        {3, 2, 28, 28, 4, 3, 1, 1, 0},    /* rows of 28: three blocks of 8 and a tail */
+        {4, 3, 21, 19, 5, 3, 2, 1, 0},    /* rows of 10 at stride 2, odd sides */
     };
     const int threads[] = {1, 2, 3};
     for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
