@@ -67,39 +67,48 @@ static void build_taps(int32_t *tap, const vr_conv_shape *s, const plane_geom *g
                                             + (size_t)(ki / g->s) * g->pw + kj / g->s);
 }
 
-/* Where bordered-plane position (py, px) lives in the phase planes. */
-static inline size_t phase_at(const plane_geom *g, int py, int px)
+/* Image row iy as it lies in the phase planes: the image columns ix0,
+ * ix0 + s, ... (the bordered columns of residue b mod s) are consecutive
+ * floats from the returned offset. Divisions once per row and residue (a
+ * division per value was half of im2col). */
+static size_t row_start(int iy, int b, int *ix0, const vr_conv_shape *s, const plane_geom *g)
 {
-    return ((size_t)(py % g->s) * g->s + px % g->s) * g->phase
-           + (size_t)(py / g->s) * g->pw + px / g->s;
+    const int py = iy + s->pad;
+    *ix0 = ((b - s->pad) % g->s + g->s) % g->s;     /* (ix0 + pad) % s == b */
+    return ((size_t)(py % g->s) * g->s + b) * g->phase + (size_t)(py / g->s) * g->pw
+           + (*ix0 + s->pad) / g->s;
 }
 
 static void load_planes(float *pl, const float *xc, const vr_conv_shape *s, const plane_geom *g)
 {
     memset(pl, 0, sizeof(float) * g->len);   /* the border; the interior is copied */
-    if (g->s == 1) {
-        for (int iy = 0; iy < s->h; iy++)
-            memcpy(pl + (size_t)(iy + s->pad) * g->pw + s->pad, xc + (size_t)iy * s->w,
-                   sizeof(float) * s->w);
-        return;
+    for (int iy = 0; iy < s->h; iy++) {
+        const float *src = xc + (size_t)iy * s->w;
+        if (g->s == 1) {
+            memcpy(pl + (size_t)(iy + s->pad) * g->pw + s->pad, src, sizeof(float) * s->w);
+            continue;
+        }
+        for (int b = 0, ix0; b < g->s; b++) {
+            float *dst = pl + row_start(iy, b, &ix0, s, g);
+            for (int ix = ix0; ix < s->w; ix += g->s) *dst++ = src[ix];
+        }
     }
-    for (int iy = 0; iy < s->h; iy++)
-        for (int ix = 0; ix < s->w; ix++)
-            pl[phase_at(g, iy + s->pad, ix + s->pad)] = xc[(size_t)iy * s->w + ix];
 }
 
 static void store_planes(float *dxc, const float *pl, const vr_conv_shape *s,
                          const plane_geom *g)
 {
-    if (g->s == 1) {
-        for (int iy = 0; iy < s->h; iy++)
-            memcpy(dxc + (size_t)iy * s->w, pl + (size_t)(iy + s->pad) * g->pw + s->pad,
-                   sizeof(float) * s->w);
-        return;
+    for (int iy = 0; iy < s->h; iy++) {
+        float *dst = dxc + (size_t)iy * s->w;
+        if (g->s == 1) {
+            memcpy(dst, pl + (size_t)(iy + s->pad) * g->pw + s->pad, sizeof(float) * s->w);
+            continue;
+        }
+        for (int b = 0, ix0; b < g->s; b++) {
+            const float *src = pl + row_start(iy, b, &ix0, s, g);
+            for (int ix = ix0; ix < s->w; ix += g->s) dst[ix] = *src++;
+        }
     }
-    for (int iy = 0; iy < s->h; iy++)
-        for (int ix = 0; ix < s->w; ix++)
-            dxc[(size_t)iy * s->w + ix] = pl[phase_at(g, iy + s->pad, ix + s->pad)];
 }
 
 /* dst[0 .. n) = src[0 .. n), in blocks of 8; below 8, 8 are written. */
