@@ -67,60 +67,91 @@ static void build_taps(int32_t *tap, const vr_conv_shape *s, const plane_geom *g
                                             + (size_t)(ki / g->s) * g->pw + kj / g->s);
 }
 
-/* Image row iy as it lies in the phase planes: the image columns ix0,
- * ix0 + s, ... (the bordered columns of residue b mod s) are consecutive
- * floats from the returned offset. Divisions once per row and residue (a
- * division per value was half of im2col). */
-static size_t row_start(int iy, int b, int *ix0, const vr_conv_shape *s, const plane_geom *g)
+/* Where each image row lies in the phase planes: row iy's columns ix0, ix0
+ * + s, ... (ix0 < s) are consecutive floats of one phase plane. Rows and
+ * column residues are walked with counters, without a division (a division
+ * per value, then per row, was half of im2col). */
+typedef struct {
+    size_t row_at;      /* the current row's start in its residue-0 plane */
+    int a, y;           /* its bordered row's residue and phase-plane row */
+} row_walk;
+
+static row_walk walk_start(const vr_conv_shape *s, const plane_geom *g)
 {
-    const int py = iy + s->pad;
-    *ix0 = ((b - s->pad) % g->s + g->s) % g->s;     /* (ix0 + pad) % s == b */
-    return ((size_t)(py % g->s) * g->s + b) * g->phase + (size_t)(py / g->s) * g->pw
-           + (*ix0 + s->pad) / g->s;
+    row_walk r = { 0, s->pad % g->s, s->pad / g->s };
+    r.row_at = (size_t)r.a * g->s * g->phase + (size_t)r.y * g->pw;
+    return r;
 }
+
+static void walk_next(row_walk *r, const plane_geom *g)
+{
+    if (++r->a == g->s) { r->a = 0; r->y++; }
+    r->row_at = (size_t)r->a * g->s * g->phase + (size_t)r->y * g->pw;
+}
+
+/* Calls f(plane offset, ix0) for each column residue of the row at r. */
+#define FOR_EACH_RESIDUE(r, s, g, OFF, IX0, BODY)                                  \
+    do {                                                                          \
+        int b_ = (s)->pad % (g)->s, x_ = (s)->pad / (g)->s;                       \
+        for (int IX0 = 0; IX0 < (g)->s && IX0 < (s)->w; IX0++) {                  \
+            size_t OFF = (r).row_at + (size_t)b_ * (g)->phase + (size_t)x_;        \
+            BODY;                                                                 \
+            if (++b_ == (g)->s) { b_ = 0; x_++; }                                 \
+        }                                                                         \
+    } while (0)
 
 static void load_planes(float *pl, const float *xc, const vr_conv_shape *s, const plane_geom *g)
 {
     memset(pl, 0, sizeof(float) * g->len);   /* the border; the interior is copied */
-    for (int iy = 0; iy < s->h; iy++) {
+    if (g->s == 1) {
+        for (int iy = 0; iy < s->h; iy++)
+            memcpy(pl + (size_t)(iy + s->pad) * g->pw + s->pad, xc + (size_t)iy * s->w,
+                   sizeof(float) * s->w);
+        return;
+    }
+    row_walk r = walk_start(s, g);
+    for (int iy = 0; iy < s->h; iy++, walk_next(&r, g)) {
         const float *src = xc + (size_t)iy * s->w;
-        if (g->s == 1) {
-            memcpy(pl + (size_t)(iy + s->pad) * g->pw + s->pad, src, sizeof(float) * s->w);
-            continue;
-        }
-        for (int b = 0, ix0; b < g->s; b++) {
-            float *dst = pl + row_start(iy, b, &ix0, s, g);
+        FOR_EACH_RESIDUE(r, s, g, off, ix0, {
+            float *dst = pl + off;
             for (int ix = ix0; ix < s->w; ix += g->s) *dst++ = src[ix];
-        }
+        });
     }
 }
 
 static void store_planes(float *dxc, const float *pl, const vr_conv_shape *s,
                          const plane_geom *g)
 {
-    for (int iy = 0; iy < s->h; iy++) {
+    if (g->s == 1) {
+        for (int iy = 0; iy < s->h; iy++)
+            memcpy(dxc + (size_t)iy * s->w, pl + (size_t)(iy + s->pad) * g->pw + s->pad,
+                   sizeof(float) * s->w);
+        return;
+    }
+    row_walk r = walk_start(s, g);
+    for (int iy = 0; iy < s->h; iy++, walk_next(&r, g)) {
         float *dst = dxc + (size_t)iy * s->w;
-        if (g->s == 1) {
-            memcpy(dst, pl + (size_t)(iy + s->pad) * g->pw + s->pad, sizeof(float) * s->w);
-            continue;
-        }
-        for (int b = 0, ix0; b < g->s; b++) {
-            const float *src = pl + row_start(iy, b, &ix0, s, g);
+        FOR_EACH_RESIDUE(r, s, g, off, ix0, {
+            const float *src = pl + off;
             for (int ix = ix0; ix < s->w; ix += g->s) dst[ix] = *src++;
-        }
+        });
     }
 }
+
+/* Eight floats at any alignment: one 256-bit move (memcpy of 32 bytes
+ * became two 128-bit ones). */
+typedef float f8 __attribute__((vector_size(32), aligned(4), may_alias));
 
 /* dst[0 .. n) = src[0 .. n), in blocks of 8; below 8, 8 are written. */
 static inline void run_copy(float *restrict dst, const float *restrict src, int n)
 {
     if (n <= 8) {
-        memcpy(dst, src, 8 * sizeof(float));
+        *(f8 *)dst = *(const f8 *)src;
         return;
     }
     int j = 0;
-    for (; j + 8 <= n; j += 8) memcpy(dst + j, src + j, 8 * sizeof(float));
-    if (j < n) memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));   /* overlaps, same values */
+    for (; j + 8 <= n; j += 8) *(f8 *)(dst + j) = *(const f8 *)(src + j);
+    if (j < n) *(f8 *)(dst + n - 8) = *(const f8 *)(src + n - 8);   /* overlaps, same values */
 }
 
 /* dst[0 .. n) += src[0 .. n), in blocks of 8. The lanes past n add -0.0,
@@ -151,8 +182,9 @@ static inline void run_add(float *restrict dst, const float *restrict src, int n
 static void im2col(float *col, float *pl, const float *x, const int32_t *tap,
                    const vr_conv_shape *s, int cn)
 {
-    const int kk = s->k * s->k;
+    const int kk = s->k * s->k, oh = s->oh, ow = s->ow;   /* locals: f8 stores may alias *s */
     const plane_geom g = plane_geom_of(s);
+    const size_t pw = g.pw;
     float *out = col;
     for (int ci = 0; ci < s->c; ci++) {
         for (int img = 0; img < cn; img++)
@@ -160,8 +192,13 @@ static void im2col(float *col, float *pl, const float *x, const int32_t *tap,
         for (int q = 0; q < kk; q++)
             for (int img = 0; img < cn; img++) {
                 const float *src = pl + img * g.len + tap[q];
-                for (int oy = 0; oy < s->oh; oy++, out += s->ow)
-                    run_copy(out, src + (size_t)oy * g.pw, s->ow);
+                if (ow <= 8) {
+                    for (int oy = 0; oy < oh; oy++, out += ow, src += pw)
+                        *(f8 *)out = *(const f8 *)src;
+                } else {
+                    for (int oy = 0; oy < oh; oy++, out += ow, src += pw)
+                        run_copy(out, src, ow);
+                }
             }
     }
 }
@@ -171,16 +208,16 @@ static void im2col(float *col, float *pl, const float *x, const int32_t *tap,
 static void col2im(float *dx, float *pl, const float *col, const int32_t *tap,
                    const vr_conv_shape *s, int cn)
 {
-    const int kk = s->k * s->k;
+    const int kk = s->k * s->k, oh = s->oh, ow = s->ow;
     const plane_geom g = plane_geom_of(s);
+    const size_t pw = g.pw;
     const float *in = col;
     for (int ci = 0; ci < s->c; ci++) {
         memset(pl, 0, sizeof(float) * g.len * cn);
         for (int q = 0; q < kk; q++)
             for (int img = 0; img < cn; img++) {
                 float *dst = pl + img * g.len + tap[q];
-                for (int oy = 0; oy < s->oh; oy++, in += s->ow)
-                    run_add(dst + (size_t)oy * g.pw, in, s->ow);
+                for (int oy = 0; oy < oh; oy++, in += ow, dst += pw) run_add(dst, in, ow);
             }
         for (int img = 0; img < cn; img++)
             store_planes(dx + ((size_t)img * s->c + ci) * s->h * s->w, pl + img * g.len, s, &g);
