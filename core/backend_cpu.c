@@ -54,22 +54,67 @@ static void cpu_sync(vr_backend *b) {}
 
 /* ---- GEMM --------------------------------------------------------------- */
 
-/* Below this many multiply-adds a GEMM runs on one thread: waking the other
- * threads cost more than they saved (the mlp's layers are 64 x 784 x 100 and
- * smaller, and its step was slower on 2 threads than on 1). OpenBLAS's OpenMP
- * build follows the calling thread's omp_get_max_threads(), which is
- * per-thread state. */
-enum { GEMM_SERIAL_MACS = 8 * 1024 * 1024 };
+/* GEMM sizes, in multiply-adds. Below GEMM_SPLIT_MACS a GEMM runs on one
+ * thread: a fork costs more than it saves. From there to GEMM_POOL_MACS
+ * the threads split C between them, each running a single-threaded
+ * OpenBLAS GEMM on its block (OpenBLAS's OpenMP build runs single-threaded
+ * inside a parallel region): the mlp's layers (64 x 784 x 100 and smaller)
+ * were slower on OpenBLAS's own threads than on one. Above, OpenBLAS
+ * threads the GEMM itself (omp_get_max_threads() is per-thread state, set
+ * here for each call). */
+enum { GEMM_SPLIT_MACS = 256 * 1024, GEMM_POOL_MACS = 8 * 1024 * 1024 };
+
+static void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Part `me` of T of [0, n): boundaries on multiples of 16 (whole kernel
+ * tiles) where n allows. */
+static int split_at(int n, int me, int T)
+{
+    if (me == T) return n;
+    long at = (long)n * me / T;
+    return n >= 16 * T ? (int)((at + 8) / 16 * 16) : (int)at;
+}
+
+/* Thread `me` of T computes the rows (split_m) or columns of C in its part.
+ * Each C element is one single-threaded dot product over K whichever the
+ * part, so the result does not depend on the scheduling. The larger of M
+ * and N is split, so the operand every thread packs whole is the smaller. */
+static void gemm_part(int me, int T, int ta, int tb, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc)
+{
+    if (M >= N) {
+        int m0 = split_at(M, me, T), m1 = split_at(M, me + 1, T);
+        if (m1 > m0)
+            sgemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + (size_t)m0 * lda, lda, B, ldb,
+                  beta, C + (size_t)m0 * ldc, ldc);
+    } else {
+        int n0 = split_at(N, me, T), n1 = split_at(N, me + 1, T);
+        if (n1 > n0)
+            sgemm(ta, tb, M, n1 - n0, K, alpha, A, lda, tb ? B + (size_t)n0 * ldb : B + n0, ldb,
+                  beta, C + n0, ldc);
+    }
+}
 
 static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta,
                      float *C, int ldc)
 {
-    int small = (double)M * N * K < GEMM_SERIAL_MACS;
-    omp_set_num_threads(small ? 1 : nthreads(b));
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
-                beta, C, ldc);
+    const double macs = (double)M * N * K;
+    const int T = nthreads(b);
+    if (T == 1 || macs < GEMM_SPLIT_MACS || macs >= GEMM_POOL_MACS || omp_in_parallel()) {
+        omp_set_num_threads(T > 1 && macs >= GEMM_POOL_MACS ? T : 1);
+        sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    #pragma omp parallel num_threads(T)
+    gemm_part(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A, lda,
+              B, ldb, beta, C, ldc);
 }
 
 static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int c, int hw)
