@@ -68,6 +68,16 @@ struct vr_backend {
     /* dw += dy (x) x (accumulated). */
     void (*conv_bwd_filter)(vr_backend *b, float *dw, const float *dy, const float *x,
                             const vr_conv_shape *s, float *ws);
+    /* Optional fusions (NULL: the layer code calls the two ops above), each
+     * equal to its two ops, so that a backend can gather x once for both:
+     * conv_bwd             dw += dy (x) x; dx = conv^T(dy, w)  (a conv's backward)
+     * conv_fwd_bwd_filter  y = conv(x, w); dw += g (x) x       (a transposed
+     *                      conv's backward: x is its dy, y its dx) */
+    void (*conv_bwd)(vr_backend *b, float *dw, float *dx, const float *dy, const float *x,
+                     const float *w, const vr_conv_shape *s, float *ws);
+    void (*conv_fwd_bwd_filter)(vr_backend *b, float *y, float *dw, const float *g,
+                                const float *x, const float *w, const vr_conv_shape *s,
+                                float *ws);
     /* y[n, c, hw] += bias[c];  db[c] += sum over n, hw of dy[n, c, hw]. */
     void (*bias_fwd)(vr_backend *b, float *y, const float *bias, int n, int c, int hw);
     void (*bias_bwd)(vr_backend *b, float *db, const float *dy, int n, int c, int hw);

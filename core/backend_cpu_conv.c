@@ -332,73 +332,103 @@ static ws_layout prepare(vr_backend *b, const vr_conv_shape *s, float *ws)
     return l;
 }
 
-static void cpu_conv_fwd(vr_backend *b, float *y, const float *x, const float *w,
-                         const vr_conv_shape *s, float *ws)
+/* What one call computes; every op is a subset of the stages below, run
+ * chunk by chunk, so that the stages of one chunk share its col and t
+ * blocks while they are in cache:
+ *   1. x:  col = im2col(x)
+ *   2. y:  t = w col;  y = t in NCHW              y = conv(x, w)
+ *   3. g:  t = g in [oc, images*ohw]
+ *   4. dw: dw += t col^T                          dw += g (x) x
+ *   5. dx: col = w^T t;  dx = col2im(col)         dx = conv^T(g, w)
+ * A fused op (stages 1+3+4+5 for a convolution's backward, 1+2+3+4 for a
+ * transposed convolution's) does each GEMM exactly as the single ops do, so
+ * its results are the same bit for bit. */
+typedef struct {
+    const float *x, *g, *w;
+    float *y, *dw, *dx;
+} conv_job;
+
+static void run_chunk(const conv_job *j, const vr_conv_shape *s, const ws_layout *l,
+                      const thread_ws *tw, int first, int cn, float *acc, float beta)
 {
-    const int K = s->c * s->k * s->k, ohw = s->oh * s->ow;
-    const ws_layout l = prepare(b, s, ws);
-    #pragma omp parallel num_threads(vr_cpu_threads(b))
-    {
-        thread_ws tw = thread_ws_of(ws, &l, omp_get_thread_num());
-        #pragma omp for schedule(static)
-        for (int i = 0; i < l.ch.count; i++) {
-            int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.tap, s, cn);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, cn * ohw, K, 1.0f,
-                        w, K, tw.col, cn * ohw, 0.0f, tw.t, cn * ohw);
-            chw_to_nchw(y + (size_t)first * s->oc * ohw, tw.t, cn, s->oc, ohw);
-        }
+    const int K = s->c * s->k * s->k, ohw = s->oh * s->ow, cols = cn * ohw;
+    const size_t xoff = (size_t)first * s->c * s->h * s->w, yoff = (size_t)first * s->oc * ohw;
+    if (j->x) im2col(tw->col, tw->pl, j->x + xoff, l->tap, s, cn);
+    if (j->y) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, cols, K, 1.0f, j->w, K,
+                    tw->col, cols, 0.0f, tw->t, cols);
+        chw_to_nchw(j->y + yoff, tw->t, cn, s->oc, ohw);
+    }
+    if (j->g) nchw_to_chw(tw->t, j->g + yoff, cn, s->oc, ohw);
+    if (j->dw)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, cols, 1.0f, tw->t, cols,
+                    tw->col, cols, beta, acc, K);
+    if (j->dx) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cols, s->oc, 1.0f, j->w, K,
+                    tw->t, cols, 0.0f, tw->col, cols);
+        col2im(j->dx + xoff, tw->pl, tw->col, l->tap, s, cn);
     }
 }
 
-static void cpu_conv_bwd_data(vr_backend *b, float *dx, const float *dy, const float *w,
-                              const vr_conv_shape *s, float *ws)
+/* The threads share the chunks. With dw, thread 0 accumulates into dw
+ * itself and thread j > 0 into its partial; the partials are then added in
+ * thread order, so the sum does not depend on the scheduling. */
+static void run_conv(vr_backend *b, const conv_job *j, const vr_conv_shape *s, float *ws)
 {
-    const int K = s->c * s->k * s->k, ohw = s->oh * s->ow;
-    const ws_layout l = prepare(b, s, ws);
-    #pragma omp parallel num_threads(vr_cpu_threads(b))
-    {
-        thread_ws tw = thread_ws_of(ws, &l, omp_get_thread_num());
-        #pragma omp for schedule(static)
-        for (int i = 0; i < l.ch.count; i++) {
-            int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            nchw_to_chw(tw.t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, cn * ohw, s->oc, 1.0f,
-                        w, K, tw.t, cn * ohw, 0.0f, tw.col, cn * ohw);
-            col2im(dx + (size_t)first * s->c * s->h * s->w, tw.pl, tw.col, l.tap, s, cn);
-        }
-    }
-}
-
-/* Thread 0 accumulates into dw itself, thread j > 0 into its partial; the
- * partials are then added in thread order. */
-static void cpu_conv_bwd_filter(vr_backend *b, float *dw, const float *dy, const float *x,
-                                const vr_conv_shape *s, float *ws)
-{
-    const int T = vr_cpu_threads(b), K = s->c * s->k * s->k, ohw = s->oh * s->ow;
+    const int T = vr_cpu_threads(b), K = s->c * s->k * s->k;
     const size_t wlen = (size_t)s->oc * K;
     const ws_layout l = prepare(b, s, ws);
     #pragma omp parallel num_threads(T)
     {
         const int me = omp_get_thread_num();
         thread_ws tw = thread_ws_of(ws, &l, me);
-        float *acc = me == 0 ? dw : l.part + (size_t)(me - 1) * wlen;
+        float *acc = !j->dw ? NULL : me == 0 ? j->dw : l.part + (size_t)(me - 1) * wlen;
         float beta = me == 0 ? 1.0f : 0.0f;
         #pragma omp for schedule(static)
         for (int i = 0; i < l.ch.count; i++) {
             int first, cn = chunk_range(&l.ch, i, s->n, &first);
-            im2col(tw.col, tw.pl, x + (size_t)first * s->c * s->h * s->w, l.tap, s, cn);
-            nchw_to_chw(tw.t, dy + (size_t)first * s->oc * ohw, cn, s->oc, ohw);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, cn * ohw, 1.0f,
-                        tw.t, cn * ohw, tw.col, cn * ohw, beta, acc, K);
+            run_chunk(j, s, &l, &tw, first, cn, acc, beta);
             beta = 1.0f;
         }
-        if (me > 0 && beta == 0.0f) memset(acc, 0, sizeof(float) * wlen);  /* no chunk */
-        #pragma omp barrier
-        #pragma omp for schedule(static)
-        for (size_t e = 0; e < wlen; e++)
-            for (int j = 0; j < T - 1; j++) dw[e] += l.part[(size_t)j * wlen + e];
+        if (j->dw) {
+            if (me > 0 && beta == 0.0f) memset(acc, 0, sizeof(float) * wlen);  /* no chunk */
+            #pragma omp barrier
+            #pragma omp for schedule(static)
+            for (size_t e = 0; e < wlen; e++)
+                for (int t = 0; t < T - 1; t++) j->dw[e] += l.part[(size_t)t * wlen + e];
+        }
     }
+}
+
+static void cpu_conv_fwd(vr_backend *b, float *y, const float *x, const float *w,
+                         const vr_conv_shape *s, float *ws)
+{
+    run_conv(b, &(conv_job){ .x = x, .w = w, .y = y }, s, ws);
+}
+
+static void cpu_conv_bwd_data(vr_backend *b, float *dx, const float *dy, const float *w,
+                              const vr_conv_shape *s, float *ws)
+{
+    run_conv(b, &(conv_job){ .g = dy, .w = w, .dx = dx }, s, ws);
+}
+
+static void cpu_conv_bwd_filter(vr_backend *b, float *dw, const float *dy, const float *x,
+                                const vr_conv_shape *s, float *ws)
+{
+    run_conv(b, &(conv_job){ .x = x, .g = dy, .dw = dw }, s, ws);
+}
+
+static void cpu_conv_bwd(vr_backend *b, float *dw, float *dx, const float *dy, const float *x,
+                         const float *w, const vr_conv_shape *s, float *ws)
+{
+    run_conv(b, &(conv_job){ .x = x, .g = dy, .w = w, .dw = dw, .dx = dx }, s, ws);
+}
+
+static void cpu_conv_fwd_bwd_filter(vr_backend *b, float *y, float *dw, const float *g,
+                                    const float *x, const float *w, const vr_conv_shape *s,
+                                    float *ws)
+{
+    run_conv(b, &(conv_job){ .x = x, .g = g, .w = w, .y = y, .dw = dw }, s, ws);
 }
 
 void vr_cpu_fill_conv_ops(vr_backend *b)
@@ -407,4 +437,6 @@ void vr_cpu_fill_conv_ops(vr_backend *b)
     b->conv_fwd = cpu_conv_fwd;
     b->conv_bwd_data = cpu_conv_bwd_data;
     b->conv_bwd_filter = cpu_conv_bwd_filter;
+    b->conv_bwd = cpu_conv_bwd;
+    b->conv_fwd_bwd_filter = cpu_conv_fwd_bwd_filter;
 }

@@ -273,16 +273,24 @@ void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
     }
     case VR_LAYER_CONV2D:
         s = conv_shape(l, n);
-        b->conv_bwd_filter(b, dw, dy, x, &s, ws);
         b->bias_bwd(b, db, dy, n, l->out.c, l->out.h * l->out.w);
-        if (dx) b->conv_bwd_data(b, dx, dy, w, &s, ws);
+        if (dx && b->conv_bwd) {
+            b->conv_bwd(b, dw, dx, dy, x, w, &s, ws);
+        } else {
+            b->conv_bwd_filter(b, dw, dy, x, &s, ws);
+            if (dx) b->conv_bwd_data(b, dx, dy, w, &s, ws);
+        }
         break;
     case VR_LAYER_TCONV2D:
         /* The adjoint conv maps y-space to x-space: its "input" is dy. */
         s = conv_shape(l, n);
-        b->conv_bwd_filter(b, dw, x, dy, &s, ws);
         b->bias_bwd(b, db, dy, n, l->out.c, l->out.h * l->out.w);
-        if (dx) b->conv_fwd(b, dx, dy, w, &s, ws);
+        if (dx && b->conv_fwd_bwd_filter) {
+            b->conv_fwd_bwd_filter(b, dx, dw, x, dy, w, &s, ws);
+        } else {
+            b->conv_bwd_filter(b, dw, x, dy, &s, ws);
+            if (dx) b->conv_fwd(b, dx, dy, w, &s, ws);
+        }
         break;
     case VR_LAYER_RESHAPE:
         if (dx && dx != dy) b->copy(b, dx, dy, (size_t)n * vr_shape_size(l->in));

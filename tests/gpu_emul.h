@@ -169,6 +169,8 @@ static void gpu_emul_install(vr_backend *b, int noisy, int graphs)
         b->conv_fwd = gpu_emul_conv_fwd;
         b->conv_bwd_data = gpu_emul_conv_bwd_data;
         b->conv_bwd_filter = gpu_emul_conv_bwd_filter;
+        b->conv_bwd = NULL;              /* so that every conv goes through the above */
+        b->conv_fwd_bwd_filter = NULL;
     }
 }
 

@@ -6,14 +6,16 @@
  * convolution's adjoint with output padding), batches that do not divide
  * into the chunks, and 1, 2 and 3 threads (the filter gradient's partials).
  *
- * Also: conv_bwd_data is the adjoint of conv_fwd (<y, conv(x)> = <conv^T(y), x>)
- * and conv_bwd_filter accumulates (+=) rather than overwrites.
+ * Also: conv_bwd_data is the adjoint of conv_fwd (<y, conv(x)> = <conv^T(y), x>),
+ * conv_bwd_filter accumulates (+=) rather than overwrites, and the fused
+ * ops conv_bwd and conv_fwd_bwd_filter equal the single ops bit for bit.
  * A wrong offset, a missed border or a chunk boundary slip gives O(1)
  * relative errors; the tolerance is 1e-5 relative to the largest value. */
 #include "core/backend.h"
 #include "tests/check.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static float urand(unsigned *s) { *s = *s * 1664525u + 1013904223u; return (*s >> 8) / 16777216.0f * 2.0f - 1.0f; }
 
@@ -75,6 +77,27 @@ static double worst_rel(const float *got, const double *want, size_t n, size_t *
     return worst;
 }
 
+/* The fused ops against the single ops just run (y, dx and dw, dw having
+ * started at 0.5): the same GEMMs on the same blocks, so equal bit for bit. */
+static void check_fused(vr_backend *b, const vr_conv_shape *s, const char *name, const float *x,
+                        const float *dy, const float *w, const float *y, const float *dx,
+                        const float *dw, float *ws)
+{
+    size_t nx = (size_t)s->n * s->c * s->h * s->w, ny = (size_t)s->n * s->oc * s->oh * s->ow;
+    size_t nw = (size_t)s->oc * s->c * s->k * s->k;
+    float *fy = b->alloc(b, ny * 4), *fdx = b->alloc(b, nx * 4), *fdw = b->alloc(b, nw * 4);
+    for (size_t i = 0; i < nw; i++) fdw[i] = 0.5f;
+    for (size_t i = 0; i < nx; i++) fdx[i] = 1e30f;
+    b->conv_bwd(b, fdw, fdx, dy, x, w, s, ws);
+    CHECK(memcmp(fdx, dx, nx * 4) == 0, "%s: conv_bwd's dx differs from conv_bwd_data's", name);
+    CHECK(memcmp(fdw, dw, nw * 4) == 0, "%s: conv_bwd's dw differs from conv_bwd_filter's", name);
+    for (size_t i = 0; i < nw; i++) fdw[i] = 0.5f;
+    b->conv_fwd_bwd_filter(b, fy, fdw, dy, x, w, s, ws);
+    CHECK(memcmp(fy, y, ny * 4) == 0, "%s: conv_fwd_bwd_filter's y differs from conv_fwd's", name);
+    CHECK(memcmp(fdw, dw, nw * 4) == 0, "%s: conv_fwd_bwd_filter's dw differs from conv_bwd_filter's", name);
+    b->free(b, fy); b->free(b, fdx); b->free(b, fdw);
+}
+
 static void check_shape(vr_backend *b, vr_conv_shape s, const char *name, unsigned seed)
 {
     size_t nx = (size_t)s.n * s.c * s.h * s.w, ny = (size_t)s.n * s.oc * s.oh * s.ow;
@@ -110,6 +133,8 @@ static void check_shape(vr_backend *b, vr_conv_shape s, const char *name, unsign
     for (size_t i = 0; i < ny; i++) { lhs += (double)dy[i] * y[i]; mag += fabs((double)dy[i] * y[i]); }
     for (size_t i = 0; i < nx; i++) rhs += (double)dx[i] * x[i];
     CHECK(fabs(lhs - rhs) <= 1e-5 * mag, "%s: <dy, conv(x)> = %.9g but <conv^T(dy), x> = %.9g", name, lhs, rhs);
+
+    check_fused(b, &s, name, x, dy, w, y, dx, dw, ws);
 
     b->free(b, x); b->free(b, dy); b->free(b, w); b->free(b, y); b->free(b, dx);
     b->free(b, dw); b->free(b, ws);
