@@ -13,8 +13,12 @@
  * Conventions (the contract every backend follows; see rng.h):
  *   element i of stream (key, counter) is Philox4x32-10 of the counter words
  *   (i, i >> 32, counter, counter >> 32);
- *   a uniform uses word 0: the top 24 bits centred in their bin, in (0, 1);
- *   a normal uses words 0 and 1 through Box-Muller (the cosine branch).
+ *   uniform i of a stream is word i % 4 of element i / 4 (one Philox call
+ *   serves four consecutive uniforms: dynamic binarisation draws one per
+ *   pixel, and a call per pixel was a tenth of the mlp's step): its top 24
+ *   bits centred in their bin, in (0, 1);
+ *   normal i uses words 0 and 1 of element i through Box-Muller (the cosine
+ *   branch).
  */
 #ifndef VR_PHILOX_H
 #define VR_PHILOX_H
@@ -68,6 +72,15 @@ VR_HD static inline void vr_philox_element(uint32_t k0, uint32_t k1, uint64_t co
 VR_HD static inline float vr_philox_unit(uint32_t w)
 {
     return ((float)(w >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+/* Uniform i of stream (key, counter): see the conventions above. */
+VR_HD static inline float vr_philox_uniform_at(uint32_t k0, uint32_t k1, uint64_t counter,
+                                               uint64_t i)
+{
+    uint32_t r[4];
+    vr_philox_element(k0, k1, counter, i >> 2, r);
+    return vr_philox_unit(r[i & 3]);
 }
 
 /* Box-Muller's cosine branch on two words. u1 and u2 are exact; no

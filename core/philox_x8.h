@@ -2,9 +2,10 @@
  * backend's hot loops (dynamic binarisation draws one uniform per pixel).
  *
  * vr_philox_uniforms(u, k0, k1, counter, base, n) writes
- *     u[j] = vr_philox_unit(word 0 of element base + j of stream (key, counter))
+ *     u[j] = vr_philox_uniform_at(k0, k1, counter, base + j)
  * for j < n: exactly the numbers of philox.h (the same integer rounds, the
- * same exact float conversion), eight lanes per step, the tail one by one.
+ * same exact float conversion), eight elements (32 uniforms) per step, the
+ * head up to a whole element and the tail one by one.
  * Without AVX2 it is the scalar loop. tests/unit_rng_simd.c compares both.
  *
  * AVX2 has no 32 x 32 -> 64-bit multiply of all eight lanes: _mm256_mul_epu32
@@ -30,9 +31,9 @@ static inline void vr_mul_hilo8(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
     *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
-/* Word 0 of elements base .. base + 7 (the other words are not needed). */
-static inline __m256i vr_philox_word0_x8(uint32_t k0, uint32_t k1, uint64_t counter,
-                                         uint64_t base)
+/* The four words of elements base .. base + 7: w[k] holds word k of each. */
+static inline void vr_philox_x8(uint32_t k0, uint32_t k1, uint64_t counter, uint64_t base,
+                                __m256i w[4])
 {
     uint32_t lo[8], hi[8];
     for (int j = 0; j < 8; j++) {
@@ -59,14 +60,28 @@ static inline __m256i vr_philox_word0_x8(uint32_t k0, uint32_t k1, uint64_t coun
         k0 += VR_PHILOX_W0;
         k1 += VR_PHILOX_W1;
     }
-    return c0;
+    w[0] = c0; w[1] = c1; w[2] = c2; w[3] = c3;
 }
 
 static inline __m256 vr_philox_unit_x8(__m256i w)
 {
-    __m256 top = _mm256_cvtepi32_ps(_mm256_srli_epi32(w, 8));   /* < 2^24: exact */
-    return _mm256_mul_ps(_mm256_add_ps(top, _mm256_set1_ps(0.5f)),
+    __m256i top = _mm256_srli_epi32(w, 8);                        /* < 2^24: exact */
+    return _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(top), _mm256_set1_ps(0.5f)),
                          _mm256_set1_ps(1.0f / 16777216.0f));
+}
+
+/* Uniforms 4 e .. 4 e + 31 in order, e = the 8 elements of w: a 4 x 8 word
+ * transpose (uniform 4 e + k is word k of element e). */
+static inline void vr_philox_store32(float *u, const __m256i w[4])
+{
+    __m256i t0 = _mm256_unpacklo_epi32(w[0], w[1]), t1 = _mm256_unpacklo_epi32(w[2], w[3]);
+    __m256i t2 = _mm256_unpackhi_epi32(w[0], w[1]), t3 = _mm256_unpackhi_epi32(w[2], w[3]);
+    __m256i e04 = _mm256_unpacklo_epi64(t0, t1), e15 = _mm256_unpackhi_epi64(t0, t1);
+    __m256i e26 = _mm256_unpacklo_epi64(t2, t3), e37 = _mm256_unpackhi_epi64(t2, t3);
+    _mm256_storeu_ps(u, vr_philox_unit_x8(_mm256_permute2x128_si256(e04, e15, 0x20)));
+    _mm256_storeu_ps(u + 8, vr_philox_unit_x8(_mm256_permute2x128_si256(e26, e37, 0x20)));
+    _mm256_storeu_ps(u + 16, vr_philox_unit_x8(_mm256_permute2x128_si256(e04, e15, 0x31)));
+    _mm256_storeu_ps(u + 24, vr_philox_unit_x8(_mm256_permute2x128_si256(e26, e37, 0x31)));
 }
 #endif
 
@@ -75,14 +90,15 @@ static inline void vr_philox_uniforms(float *u, uint32_t k0, uint32_t k1, uint64
 {
     size_t j = 0;
 #ifdef __AVX2__
-    for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(u + j, vr_philox_unit_x8(vr_philox_word0_x8(k0, k1, counter, base + j)));
-#endif
-    for (; j < n; j++) {
-        uint32_t r[4];
-        vr_philox_element(k0, k1, counter, base + j, r);
-        u[j] = vr_philox_unit(r[0]);
+    for (; j < n && ((base + j) & 3); j++)   /* up to a whole element */
+        u[j] = vr_philox_uniform_at(k0, k1, counter, base + j);
+    for (; j + 32 <= n; j += 32) {
+        __m256i w[4];
+        vr_philox_x8(k0, k1, counter, (base + j) >> 2, w);
+        vr_philox_store32(u + j, w);
     }
+#endif
+    for (; j < n; j++) u[j] = vr_philox_uniform_at(k0, k1, counter, base + j);
 }
 
 #endif

@@ -35,9 +35,7 @@ static void draw(vr_rng_key key, uint64_t counter, uint64_t i, uint32_t out[4])
 
 float vr_rng_uniform_at(vr_rng_key key, uint64_t counter, uint64_t i)
 {
-    uint32_t r[4];
-    draw(key, counter, i, r);
-    return vr_philox_unit(r[0]);
+    return vr_philox_uniform_at(key.k[0], key.k[1], counter, i);
 }
 
 float vr_rng_normal_at(vr_rng_key key, uint64_t counter, uint64_t i)

@@ -47,9 +47,7 @@ __global__ static void k_gather(float *x, const uint8_t *pixels, const int32_t *
         const size_t i = e / d, j = e % d;
         const float p = pixels[(size_t)perm[off + i] * d + j] * (1.0f / 255.0f);
         if (dynamic) {
-            uint32_t r[4];
-            vr_philox_element(k0, k1, counter, (uint64_t)i * d + j, r);
-            x[e] = vr_philox_unit(r[0]) < p ? 1.0f : 0.0f;
+            x[e] = vr_philox_uniform_at(k0, k1, counter, (uint64_t)i * d + j) < p ? 1.0f : 0.0f;
         } else {
             x[e] = p;
         }

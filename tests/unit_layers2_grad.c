@@ -416,8 +416,10 @@ static void check_arch(vr_backend *b, vr_arch_kind arch, const char *name, size_
      * sums 3136 float outputs through SELU's kink, ReLU's and maxpool's
      * switches: a small step drowns in float rounding (subpixel's gradients
      * are ~1e-2), a large one crosses kinks (conv's). So each weight gets
-     * steps 3e-4, 1e-3 and 3e-3 and must agree within 1% at one of them; a
-     * wrong gradient agrees at none. (Against PyTorch's float64 autograd on
+     * steps 3e-4, 1e-3 and 3e-3 and must agree within 2% at one of them; a
+     * wrong gradient agrees at none. (The three estimates of one weight
+     * scatter by up to +-4% around the analytic value: 1% had held for one
+     * draw of the initial weights, not for the next.) (Against PyTorch's float64 autograd on
      * the same weights and batch the whole gradient agrees to ~1e-6.) */
     const vr_layer *c0 = &m.enc.layers[0];
     CHECK(c0->kind == (arch == VR_ARCH_MLP ? VR_LAYER_DENSE : VR_LAYER_CONV2D),
@@ -440,7 +442,7 @@ static void check_arch(vr_backend *b, vr_arch_kind arch, const char *name, size_
             double num = (up - dn) / (2.0 * steps[s]);
             if (fabs(num - a) < best) { best = fabs(num - a); best_num = num; }
         }
-        CHECK(best <= 1e-2 * fabs(a) && a != 0, "%s: d loss / d encoder/0 weight[%zu]: "
+        CHECK(best <= 2e-2 * fabs(a) && a != 0, "%s: d loss / d encoder/0 weight[%zu]: "
               "analytic %.6g, nearest finite difference %.6g", name, big, a, best_num);
     }
     free(gc);
