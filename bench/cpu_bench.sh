@@ -9,6 +9,7 @@
 #   --no-train  skip the training measurements (and their table)
 #   --no-iwae   skip the IWAE measurements (and their table)
 #   env STEPS_STANDARD=400 STEPS_MLP=4000 (training steps, vaerun and PyTorch)
+#       REPEATS=3 (rounds of the training measurements; the table has medians)
 #       IWAE_K=1000 IWAE_IMAGES_STANDARD=32 IWAE_IMAGES_MLP=400 (IWAE part)
 #       PT_TIMEOUT=300 (seconds; a PyTorch training run past it counts as
 #       failed), IWAE_PT_TIMEOUT=60 (the same for a PyTorch IWAE run: its
@@ -77,6 +78,7 @@ while [ $# -gt 0 ]; do
 done
 STEPS_STANDARD=${STEPS_STANDARD:-400}
 STEPS_MLP=${STEPS_MLP:-4000}
+REPEATS=${REPEATS:-3}
 LOG_EVERY=50
 PT_TIMEOUT=${PT_TIMEOUT:-300}   # the oversubscribed split can be very slow
 IWAE_K=${IWAE_K:-1000}
@@ -147,8 +149,8 @@ FMA2_ISA=$(echo "$FMA_OUT" | sed -n 's/^fma best threads=2 .* isa=\(.*\)/\1/p')
 CPU_LINE=$(echo "$FMA_OUT" | sed -n 's/^cpu //p')
 
 # ---- vaerun ---------------------------------------------------------------
-vaerun_rate() {   # model threads -> steps/s
-    local model=$1 t=$2 out="$TMP/v_$1_$2"
+vaerun_rate() {   # model threads round -> steps/s (a fresh results folder per round)
+    local model=$1 t=$2 out="$TMP/v_$1_$2_$3"
     env -u OMP_NUM_THREADS -u OPENBLAS_NUM_THREADS "$VAERUN" --no-plot --quiet --out "$out" \
         --set train.steps="$(steps_of "$model")" --set train.log_every=$LOG_EVERY \
         --set train.eval_every=1000000 --set train.checkpoint_every=1000000 \
@@ -244,19 +246,41 @@ r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
 print("%.1f %.4f" % (r["img_samples_per_s"], r["seconds"]))' "$log"
 }
 
-declare -A R
+# Training: REPEATS rounds, each running every measurement once, so that a
+# burst of load on the machine hits both programs alike; each cell of the
+# table is the median of its rounds. The oversubscribed PyTorch split
+# (OPENBLAS=2 at 2 threads) runs in the first round only: it is never the
+# better split, and one run of it takes 35-50 s.
+median() { printf '%s\n' "$@" | grep -v nan | sort -g | awk '{ a[NR] = $1 }
+    END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
+          else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+declare -A R S
 if [ "$DO_TRAIN" = 1 ]; then
-for m in $MODELS; do
-    for t in 1 2; do
-        read -r rate wall < <(vaerun_rate "$m" "$t")
-        R[$m,v$t]=$rate
-        echo "vaerun  $m T=$t steps=$(steps_of "$m"): $rate steps/s (training wall ${wall}s)"
+for rep in $(seq 1 "$REPEATS"); do
+    for m in $MODELS; do
+        for t in 1 2; do
+            read -r rate wall < <(vaerun_rate "$m" "$t" "$rep")
+            S[$m,v$t]+=" $rate"
+            echo "vaerun  $m T=$t steps=$(steps_of "$m"): $rate steps/s (training wall ${wall}s; round $rep/$REPEATS)"
+        done
+        for cfg in "1 1 1" "2 1 2" "2 2 2"; do
+            read -r omp ob t <<<"$cfg"
+            if [ "$cfg" = "2 2 2" ] && [ "$rep" -gt 1 ]; then continue; fi
+            read -r rate win wall < <(pytorch_rate "$m" "$omp" "$ob" "$t")
+            S[$m,p$omp$ob]+=" $rate"
+            echo "PyTorch $m OMP=$omp OPENBLAS=$ob --threads $t steps=$(steps_of "$m"): $rate steps/s (JSON; $win from first to last log line; wall ${wall}s; round $rep/$REPEATS)"
+        done
     done
-    for cfg in "1 1 1" "2 1 2" "2 2 2"; do
-        read -r omp ob t <<<"$cfg"
-        read -r rate win wall < <(pytorch_rate "$m" "$omp" "$ob" "$t")
-        R[$m,p$omp$ob]=$rate
-        echo "PyTorch $m OMP=$omp OPENBLAS=$ob --threads $t steps=$(steps_of "$m"): $rate steps/s (JSON; $win from first to last log line; wall ${wall}s)"
+done
+for key in "${!S[@]}"; do
+    # shellcheck disable=SC2086
+    R[$key]=$(median ${S[$key]})
+done
+echo
+echo "Medians of $REPEATS rounds (steps/s; every round in brackets):"
+for m in $MODELS; do
+    for key in v1 v2 p11 p21 p22; do
+        echo "  $m $key: ${R[$m,$key]} (${S[$m,$key]# })"
     done
 done
 fi
@@ -287,7 +311,7 @@ echo "sgemm 1024x1024x1024 (OpenBLAS openmp): $SGEMM1 GFLOP/s at 1 thread, $SGEM
 echo "FMA peak (float32, 2 FLOPs per FMA lane): $FMA1 GFLOP/s at 1 thread ($FMA1_ISA), $FMA2 GFLOP/s at 2 threads ($FMA2_ISA)"
 if [ "$DO_TRAIN" = 1 ]; then
 echo
-echo "Training, batch 64:"
+echo "Training, batch 64 (each cell the median of $REPEATS rounds):"
 echo
 echo "| model | GFLOP/step | vaerun T=1 steps/s | vaerun T=1 GFLOP/s | PyTorch T=1 steps/s | vaerun / PyTorch T=1 | vaerun T=2 steps/s | vaerun T=2 GFLOP/s | PyTorch T=2 steps/s (best split) | vaerun / PyTorch T=2 |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
