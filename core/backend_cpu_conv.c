@@ -255,7 +255,7 @@ static void nchw_to_chw(float *t, const float *y, int cn, int oc, int ohw)
 enum { CHUNK_FLOATS = 256 * 1024 };
 
 typedef struct {
-    int size;       /* images per chunk (the last may have fewer) */
+    int size;       /* the most images of a chunk (sizes differ by one at most) */
     int count;      /* number of chunks */
     size_t col, t;  /* floats of one thread's col and t blocks */
 } chunking;
@@ -263,12 +263,16 @@ typedef struct {
 static chunking chunks_of(const vr_conv_shape *s, int threads)
 {
     const size_t K = (size_t)s->c * s->k * s->k, ohw = (size_t)s->oh * s->ow;
-    int size = (int)(CHUNK_FLOATS / (K * ohw));
-    int most = (s->n + threads - 1) / threads;     /* every thread gets work */
-    if (size > most) size = most;
-    if (size < 1) size = 1;
-    chunking ch = { size, (s->n + size - 1) / size, K * size * ohw + COL_SLACK,
-                    (size_t)s->oc * size * ohw };
+    int fit = (int)(CHUNK_FLOATS / (K * ohw));
+    if (fit < 1) fit = 1;
+    /* A multiple of `threads` chunks, of sizes that differ by at most one,
+     * so that the threads' shares differ by at most one image (64 images in
+     * 11 chunks of 6 had left one thread a chunk more than the other). */
+    int per_thread = (s->n + threads * fit - 1) / (threads * fit);
+    int count = threads * per_thread;
+    if (count > s->n) count = s->n;
+    int size = (s->n + count - 1) / count;
+    chunking ch = { size, count, K * size * ohw + COL_SLACK, (size_t)s->oc * size * ohw };
     return ch;
 }
 
@@ -320,8 +324,8 @@ static thread_ws thread_ws_of(float *ws, const ws_layout *l, int thread)
 /* The chunk's first image and image count. */
 static int chunk_range(const chunking *ch, int i, int n, int *first)
 {
-    *first = i * ch->size;
-    return n - *first < ch->size ? n - *first : ch->size;
+    *first = (int)((long)i * n / ch->count);
+    return (int)((long)(i + 1) * n / ch->count) - *first;
 }
 
 static ws_layout prepare(vr_backend *b, const vr_conv_shape *s, float *ws)
