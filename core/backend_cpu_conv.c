@@ -255,7 +255,7 @@ static void nchw_to_chw(float *t, const float *y, int cn, int oc, int ohw)
 enum { CHUNK_FLOATS = 256 * 1024 };
 
 typedef struct {
-    int size;       /* the most images of a chunk (sizes differ by one at most) */
+    int size;       /* images the blocks hold: at least the largest chunk */
     int count;      /* number of chunks */
     size_t col, t;  /* floats of one thread's col and t blocks */
 } chunking;
@@ -271,8 +271,12 @@ static chunking chunks_of(const vr_conv_shape *s, int threads)
     int per_thread = (s->n + threads * fit - 1) / (threads * fit);
     int count = threads * per_thread;
     if (count > s->n) count = s->n;
-    int size = (s->n + count - 1) / count;
-    chunking ch = { size, count, K * size * ohw + COL_SLACK, (size_t)s->oc * size * ohw };
+    /* The blocks hold min(fit, n) images, not the largest chunk of this n:
+     * a workspace sized for one batch size must serve every smaller one,
+     * and the largest chunk does not grow with n (13 images at fit 6 make
+     * chunks of 5, 6 images one of 6). */
+    int cap = fit < s->n ? fit : s->n;
+    chunking ch = { cap, count, K * cap * ohw + COL_SLACK, (size_t)s->oc * cap * ohw };
     return ch;
 }
 

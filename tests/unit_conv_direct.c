@@ -143,6 +143,39 @@ static void check_shape(vr_backend *b, vr_conv_shape s, const char *name, unsign
 
 static int out_size(int in, int k, int st, int pad) { return (in + 2 * pad - k) / st + 1; }
 
+/* The layers size a conv's workspace once, for their largest batch, and
+ * call the ops with smaller ones (the last batch of an evaluation): every n
+ * from 1 to the sized one must stay inside it (a canary after it) and give
+ * the direct convolution. */
+static void check_smaller_batches(vr_backend *b, vr_conv_shape big, const char *name)
+{
+    const size_t wsn = b->conv_workspace(b, &big), canary = 256;
+    float *ws = b->alloc(b, (wsn + canary) * sizeof(float));
+    for (size_t i = 0; i < canary; i++) ws[wsn + i] = 12345.0f;
+    for (int n = 1; n <= big.n; n++) {
+        vr_conv_shape s = big;
+        s.n = n;
+        size_t nx = (size_t)n * s.c * s.h * s.w, ny = (size_t)n * s.oc * s.oh * s.ow;
+        size_t nw = (size_t)s.oc * s.c * s.k * s.k;
+        float *x = b->alloc(b, nx * 4), *w = b->alloc(b, nw * 4), *y = b->alloc(b, ny * 4);
+        double *ry = calloc(ny, sizeof *ry);
+        unsigned seed = 77u + (unsigned)n;
+        for (size_t i = 0; i < nx; i++) x[i] = urand(&seed);
+        for (size_t i = 0; i < nw; i++) w[i] = urand(&seed);
+        direct_fwd(ry, x, w, &s);
+        b->conv_fwd(b, y, x, w, &s, ws);
+        size_t at = 0;
+        double e = worst_rel(y, ry, ny, &at);
+        CHECK(e < 1e-5, "%s, n = %d in a workspace for %d: worst relative error %.3g", name, n,
+              big.n, e);
+        b->free(b, x); b->free(b, w); b->free(b, y); free(ry);
+    }
+    int kept = 1;
+    for (size_t i = 0; i < canary; i++) kept &= ws[wsn + i] == 12345.0f;
+    CHECK(kept, "%s: a smaller batch wrote past the workspace sized for %d", name, big.n);
+    b->free(b, ws);
+}
+
 int main(void)
 {
     /* n, c, h, w, oc, k, stride, pad; oh/ow from the usual formula unless extra > 0
@@ -182,6 +215,12 @@ int main(void)
                      s.c, s.h, s.w, s.oc, s.k, s.stride, s.pad, threads[t]);
             check_shape(b, s, name, 1234u + (unsigned)i);
         }
+        /* 13 images and a chunk capacity of 6 (K = 3 * 25, ohw = 49 * ...):
+         * smaller batches make larger chunks than 13 does */
+        char name[64];
+        snprintf(name, sizeof name, "smaller batches T=%d", threads[t]);
+        check_smaller_batches(b, (vr_conv_shape){13, 32, 14, 14, 8, 7, 7, 5, 2, 2}, name);
+        check_smaller_batches(b, (vr_conv_shape){13, 1, 28, 28, 4, 28, 28, 3, 1, 1}, name);
         b->destroy(b);
     }
     return check_result();
