@@ -242,14 +242,20 @@ static int train(const cli *c, const char *dir, const vr_sweep *sw)
 /* OpenMP threads that wait for work spin for a while before sleeping
  * (libgomp: 300000 spins by default). When the cores are shared (two vaerun
  * processes, or any other job) spinning threads steal the time the working
- * ones need, and a run became 30-50x slower. libgomp reads its settings when
- * it loads, before main, so the only way to change them from here is to set
- * the variable and exec ourselves again. A user's own OMP_WAIT_POLICY or
- * GOMP_SPINCOUNT is left alone. */
+ * ones need, and a run became 30-50x slower at 300000. Too few spins make
+ * the threads sleep through the short serial stretches of a step, and
+ * waking them costs more than the stretch. Measured on 2 cores (issue 6,
+ * mlp at 2 threads, medians of 4-6 runs): 1000 spins 1150 steps/s, 20000
+ * 1330, 60000 1190; with a CPU hog beside it 1000 gave 445-456 and 20000
+ * 296-363. The scheduler never gives runs more threads than cores, so the
+ * hog is someone else's job: 20000 is the compromise. libgomp reads its
+ * settings when it loads, before main, so the only way to change them from
+ * here is to set the variable and exec ourselves again. A user's own
+ * OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone. */
 static void tame_openmp_spinning(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    setenv("GOMP_SPINCOUNT", "1000", 1);
+    setenv("GOMP_SPINCOUNT", "20000", 1);
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc): go on with the default spinning */
 }
