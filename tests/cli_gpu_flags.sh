@@ -9,19 +9,8 @@ vaerun="$1"; src="$2"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 fails=0
 
-# expect NAME EXIT_CODE PATTERN -- CMD...: runs CMD, checks code and output.
-expect() {
-  local name="$1" code="$2" pattern="$3"; shift 4
-  local out rc
-  out="$("$@" 2>&1)"; rc=$?
-  if [[ $rc -ne $code ]] || ! grep -qF -- "$pattern" <<<"$out"; then
-    echo "FAIL $name: exit $rc (want $code), output:"; echo "$out" | sed 's/^/    /'
-    echo "    wanted: $pattern"
-    fails=$((fails + 1))
-  else
-    echo "ok   $name"
-  fi
-}
+# shellcheck source=lib.sh
+source "$src/tests/lib.sh" || { echo "FAIL no $src/tests/lib.sh"; exit 1; }
 
 cat > "$tmp/s.yaml" <<'Y'
 name: s

@@ -21,22 +21,9 @@ emu="${VAERUN_EMU:-$(dirname "$vaerun")/tests/vaerun_emu}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 export VAERUN_DATA="$src/data/mnist" VR_EMU_DEVICES=2 ASAN_OPTIONS=detect_leaks=0
 fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-cat > "$tmp/base.yaml" <<'Y'
-data: {train: 2000, test: 200}
-model: {arch: mlp, hidden: [64], latent: 4}
-train: {steps: 60, batch: 32, log_every: 10, eval_every: 30, checkpoint_every: 20, threads: 1}
-eval: {iwae_samples: 5, iwae_images: 50}
-Y
-cat > "$tmp/s.yaml" <<'Y'
-name: s
-base: base.yaml
-objective: {kind: beta}
-grid:
-  objective.beta: [0.5, 2]
-seeds: [0, 1]
-Y
+# shellcheck source=lib.sh
+source "$src/tests/lib.sh" || { echo "FAIL no $src/tests/lib.sh"; exit 1; }
+small_sweep "$tmp"
 
 # close DIR_A DIR_B: every run done in both; metrics and evaluations within
 # 1e-4 (relative), the device's summation order aside.

@@ -21,22 +21,9 @@ vaerun="$1"; src="$2"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 export VAERUN_DATA="$src/data/mnist"
 fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-cat > "$tmp/base.yaml" <<'Y'
-data: {train: 2000, test: 200}
-model: {arch: mlp, hidden: [64], latent: 4}
-train: {steps: 60, batch: 32, log_every: 10, eval_every: 30, checkpoint_every: 20, threads: 1}
-eval: {iwae_samples: 5, iwae_images: 50}
-Y
-cat > "$tmp/s.yaml" <<'Y'
-name: s
-base: base.yaml
-objective: {kind: beta}
-grid:
-  objective.beta: [0.5, 2]
-seeds: [0, 1]
-Y
+# shellcheck source=lib.sh
+source "$src/tests/lib.sh" || { echo "FAIL no $src/tests/lib.sh"; exit 1; }
+small_sweep "$tmp"
 
 # same DIR_A DIR_B: every run of A is done in B too, with equal metrics,
 # evaluations, tensors and parameters (wall time aside).

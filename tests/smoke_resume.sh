@@ -13,7 +13,8 @@ vaerun="$1"; src="$2"
 /usr/bin/python3 -c 'import h5py' 2>/dev/null || { echo "skipped: no h5py"; exit 77; }
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+# shellcheck source=lib.sh
+source "$src/tests/lib.sh" || { echo "FAIL no $src/tests/lib.sh"; exit 1; }
 
 cat > "$tmp/r.yaml" <<'Y'
 name: r
