@@ -18,14 +18,17 @@ expect() {
   fi
 }
 
-# small_sweep DIR: DIR/base.yaml and DIR/s.yaml, a sweep of four small mlp
-# runs (two betas x two seeds, 60 steps, checkpoints every 20) that the
-# scheduler tests start, kill and resume.
+# small_sweep DIR [auto]: DIR/base.yaml and DIR/s.yaml, a sweep of four
+# small mlp runs (two betas x two seeds, 60 steps, checkpoints every 20)
+# that the scheduler tests start, kill and resume; one thread per run, or
+# with `auto` the scheduler's share (train.threads left out).
 small_sweep() {
-  cat > "$1/base.yaml" <<'Y'
+  local threads=", threads: 1"
+  [[ "${2:-}" == auto ]] && threads=""
+  cat > "$1/base.yaml" <<Y
 data: {train: 2000, test: 200}
 model: {arch: mlp, hidden: [64], latent: 4}
-train: {steps: 60, batch: 32, log_every: 10, eval_every: 30, checkpoint_every: 20, threads: 1}
+train: {steps: 60, batch: 32, log_every: 10, eval_every: 30, checkpoint_every: 20$threads}
 eval: {iwae_samples: 5, iwae_images: 50}
 Y
   cat > "$1/s.yaml" <<'Y'

@@ -17,20 +17,7 @@ fails=0
 # shellcheck source=lib.sh
 source "$src/tests/lib.sh" || { echo "FAIL no $src/tests/lib.sh"; exit 1; }
 
-cat > "$tmp/base.yaml" <<'Y'
-data: {train: 2000, test: 200}
-model: {arch: mlp, hidden: [64], latent: 4}
-train: {steps: 60, batch: 32, log_every: 10, eval_every: 30, checkpoint_every: 20}
-eval: {iwae_samples: 5, iwae_images: 50}
-Y
-cat > "$tmp/s.yaml" <<'Y'
-name: s
-base: base.yaml
-objective: {kind: beta}
-grid:
-  objective.beta: [0.5, 2]
-seeds: [0, 1]
-Y
+small_sweep "$tmp" auto
 
 # check_summary DIR N_DONE: the csv has a row per run matching its file.
 check_summary() {
