@@ -5,6 +5,7 @@
 
 #include "backend_cpu.h"
 #include "config.h"
+#include "geco_math.h"
 #include "objective.h"
 
 static void cpu_objective_terms(vr_backend *b, float *lossv, const float *ll, const float *kl,
@@ -14,33 +15,12 @@ static void cpu_objective_terms(vr_backend *b, float *lossv, const float *ll, co
     for (int i = 0; i < n; i++) lossv[i] = wk * kl[i] - wr * ll[i] + off;
 }
 
-static double softplus_d(double v) { return v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)); }
-
 static void cpu_geco_update(vr_backend *b, float *state, const float *ll, int n, float target,
                             float lr, int variant, float alpha)
 {
     double mean = 0;
     for (int i = 0; i < n; i++) mean += ll[i];
-    mean /= n;
-    double c = target - mean;  /* > 0: the constraint is violated */
-    double lambda;
-    if (variant == VR_GECO_SGD) {
-        /* Gradient ascent on the Lagrangian KL + softplus(nu) c w.r.t. nu. */
-        double nu = state[VR_OS_NU];
-        nu += lr * c / (1.0 + exp(-nu));
-        state[VR_OS_NU] = (float)nu;
-        lambda = softplus_d(nu);
-    } else {
-        double cma = state[VR_OS_CMA_SET] ? alpha * state[VR_OS_CMA] + (1 - alpha) * c : c;
-        state[VR_OS_CMA] = (float)cma;
-        state[VR_OS_CMA_SET] = 1;
-        lambda = state[VR_OS_MULT] * exp(lr * cma);
-    }
-    if (!(lambda >= VR_GECO_MIN)) lambda = VR_GECO_MIN;  /* also catches NaN */
-    if (lambda > VR_GECO_MAX) lambda = VR_GECO_MAX;
-    state[VR_OS_MULT] = (float)lambda;
-    state[VR_OS_W_RECON] = (float)lambda;
-    state[VR_OS_OFFSET] = (float)(lambda * state[VR_OS_TARGET]);
+    vr_geco_step(state, mean / n, target, lr, variant, alpha);
 }
 
 static void cpu_iwae_sample(vr_backend *b, float *z, float *lpq, const float *head,

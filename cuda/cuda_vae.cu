@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "core/config.h"
+#include "core/geco_math.h"
 #include "core/objective.h"
 #include "cuda/cuda_kernels.cuh"
 
@@ -78,38 +79,14 @@ static void cu_objective_terms(vr_backend *b, float *lossv, const float *ll, con
     VR_LAUNCH_N(b, n, k_objective_terms, lossv, ll, kl, n, state);
 }
 
-__device__ static inline double softplus_d(double v)
-{
-    return v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
-}
-
-/* One thread: backend_cpu_vae.c's cpu_geco_update. */
+/* One thread: the same sum as backend_cpu_vae.c's, then geco_math.h. */
 __global__ static void k_geco_update(float *state, const float *ll, int n, float target,
                                      float lr, int variant, float alpha)
 {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     double mean = 0;
     for (int i = 0; i < n; i++) mean += ll[i];
-    mean /= n;
-    const double c = target - mean;  /* > 0: the constraint is violated */
-    double lambda;
-    if (variant == VR_GECO_SGD) {
-        double nu = state[VR_OS_NU];
-        nu += lr * c / (1.0 + exp(-nu));
-        state[VR_OS_NU] = (float)nu;
-        lambda = softplus_d(nu);
-    } else {
-        const double cma =
-            state[VR_OS_CMA_SET] ? alpha * state[VR_OS_CMA] + (1 - alpha) * c : c;
-        state[VR_OS_CMA] = (float)cma;
-        state[VR_OS_CMA_SET] = 1;
-        lambda = state[VR_OS_MULT] * exp(lr * cma);
-    }
-    if (!(lambda >= VR_GECO_MIN)) lambda = VR_GECO_MIN;  /* also catches NaN */
-    if (lambda > VR_GECO_MAX) lambda = VR_GECO_MAX;
-    state[VR_OS_MULT] = (float)lambda;
-    state[VR_OS_W_RECON] = (float)lambda;
-    state[VR_OS_OFFSET] = (float)(lambda * state[VR_OS_TARGET]);
+    vr_geco_step(state, mean / n, target, lr, variant, alpha);
 }
 
 static void cu_geco_update(vr_backend *b, float *state, const float *ll, int n, float target,
