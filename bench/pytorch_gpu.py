@@ -68,26 +68,6 @@ def sync(dev):
         torch.cuda.synchronize(dev)
 
 
-@torch.no_grad()
-def evaluate(model, xtest, L, batch, dev):
-    """Test ELBO with bench/pytorch_vae.py's fixed evaluation noise."""
-    was = model.training
-    model.eval()
-    g = torch.Generator().manual_seed(ref.EVAL_NOISE_SEED)
-    rsum = torch.zeros((), dtype=torch.float64, device=dev)
-    ksum = torch.zeros((), dtype=torch.float64, device=dev)
-    for i in range(0, xtest.shape[0], batch):
-        xb = xtest[i:i + batch]
-        eps = torch.randn(xb.shape[0], L, generator=g).to(dev)
-        r, k = model.terms(xb, eps)
-        rsum += r.double().sum()
-        ksum += k.double().sum()
-    model.train(was)
-    n = xtest.shape[0]
-    recon, kl = rsum.item() / n, ksum.item() / n
-    return recon - kl, recon, kl
-
-
 class Run:
     """One training run: model, optimiser and the step of the chosen mode."""
 
@@ -278,7 +258,7 @@ def main(argv=None):
                "train_steps_per_s": round(a.steps / train_s, 2),
                "steady_steps_per_s": round(steady, 2) if steady == steady else None}
         if not a.no_eval:
-            elbo, recon, kl = evaluate(run.model, data[1], a.latent, a.eval_batch, dev)
+            elbo, recon, kl = ref.evaluate(run.model, data[1], a.latent, a.eval_batch, dev)
             log("eval step %d test_elbo %.4f recon %.4f kl %.4f" % (a.steps, elbo, recon, kl))
             res.update(test_elbo=round(elbo, 4), test_recon=round(recon, 4), test_kl=round(kl, 4))
         res["wall_s"] = round(time.perf_counter() - t0, 3)

@@ -154,16 +154,17 @@ class VAE(nn.Module):
 # ------------------------------------------------------------------ helpers
 
 @torch.no_grad()
-def evaluate(model, xtest, L, batch):
-    """Test ELBO = mean_i(recon_i - kl_i), one z per image."""
+def evaluate(model, xtest, L, batch, dev="cpu"):
+    """Test ELBO = mean_i(recon_i - kl_i), one z per image. The noise is
+    drawn on the CPU (the same numbers on any device), then moved to dev."""
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(EVAL_NOISE_SEED)
-    rsum = torch.zeros((), dtype=torch.float64)
-    ksum = torch.zeros((), dtype=torch.float64)
+    rsum = torch.zeros((), dtype=torch.float64, device=dev)
+    ksum = torch.zeros((), dtype=torch.float64, device=dev)
     for i in range(0, xtest.shape[0], batch):
         xb = xtest[i:i + batch]
-        eps = torch.randn(xb.shape[0], L, generator=g)
+        eps = torch.randn(xb.shape[0], L, generator=g).to(dev)
         r, k = model.terms(xb, eps)
         rsum += r.double().sum()
         ksum += k.double().sum()
