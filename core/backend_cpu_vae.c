@@ -5,7 +5,7 @@
 
 #include "backend_cpu.h"
 #include "config.h"
-#include "geco_math.h"
+#include "vae_math.h"
 #include "objective.h"
 
 static void cpu_objective_terms(vr_backend *b, float *lossv, const float *ll, const float *kl,
@@ -48,13 +48,7 @@ static void cpu_iwae_weights(vr_backend *b, float *wn, float *bound, const float
     #pragma omp parallel for num_threads(vr_cpu_threads(b)) schedule(static) if (n * k > 4096)
     for (int i = 0; i < n; i++) {
         const size_t r0 = (size_t)i * k;
-        double mx = -INFINITY;
-        for (int j = 0; j < k; j++) mx = fmax(mx, (double)ll[r0 + j] + lpq[r0 + j]);
-        double sum = 0;
-        for (int j = 0; j < k; j++) sum += exp((double)ll[r0 + j] + lpq[r0 + j] - mx);
-        for (int j = 0; j < k; j++)
-            wn[r0 + j] = (float)(exp((double)ll[r0 + j] + lpq[r0 + j] - mx) / sum);
-        bound[i] = (float)(mx + log(sum) - log((double)k));
+        vr_iwae_row(wn + r0, bound + i, ll + r0, lpq + r0, k);
     }
 }
 

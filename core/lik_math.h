@@ -28,11 +28,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#ifdef __CUDACC__
-#define VR_HD __host__ __device__
-#else
-#define VR_HD
-#endif
+#include "vr_hd.h"
 
 #define VR_LIK_LN2 0.69314718055994530942            /* log 2 */
 #define VR_LIK_HALF_LOG_2PI 0.91893853320467274178   /* 0.5 log(2 pi) */

@@ -26,13 +26,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#ifndef VR_HD
-#ifdef __CUDACC__
-#define VR_HD __host__ __device__
-#else
-#define VR_HD
-#endif
-#endif
+#include "vr_hd.h"
 
 #define VR_PHILOX_M0 0xD2511F53u
 #define VR_PHILOX_M1 0xCD9E8D57u

@@ -13,7 +13,7 @@
 #include <math.h>
 
 #include "core/config.h"
-#include "core/geco_math.h"
+#include "core/vae_math.h"
 #include "core/objective.h"
 #include "cuda/cuda_kernels.cuh"
 
@@ -79,7 +79,7 @@ static void cu_objective_terms(vr_backend *b, float *lossv, const float *ll, con
     VR_LAUNCH_N(b, n, k_objective_terms, lossv, ll, kl, n, state);
 }
 
-/* One thread: the same sum as backend_cpu_vae.c's, then geco_math.h. */
+/* One thread: the same sum as backend_cpu_vae.c's, then vae_math.h. */
 __global__ static void k_geco_update(float *state, const float *ll, int n, float target,
                                      float lr, int variant, float alpha)
 {
@@ -122,20 +122,14 @@ static void cu_iwae_sample(vr_backend *b, float *z, float *lpq, const float *hea
     VR_LAUNCH_N(b, (size_t)n * k, k_iwae_sample, z, lpq, head, eps, n, k, L, ls);
 }
 
-/* A thread per image: max, sum of exponentials, weights, bound (double). */
+/* A thread per image: vae_math.h's vr_iwae_row. */
 __global__ static void k_iwae_weights(float *wn, float *bound, const float *ll, const float *lpq,
                                       int n, int k)
 {
     VR_FOR_EACH(i, n)
     {
         const size_t r0 = i * k;
-        double mx = -INFINITY;
-        for (int j = 0; j < k; j++) mx = fmax(mx, (double)ll[r0 + j] + lpq[r0 + j]);
-        double sum = 0;
-        for (int j = 0; j < k; j++) sum += exp((double)ll[r0 + j] + lpq[r0 + j] - mx);
-        for (int j = 0; j < k; j++)
-            wn[r0 + j] = (float)(exp((double)ll[r0 + j] + lpq[r0 + j] - mx) / sum);
-        bound[i] = (float)(mx + log(sum) - log((double)k));
+        vr_iwae_row(wn + r0, bound + i, ll + r0, lpq + r0, k);
     }
 }
 

@@ -1,22 +1,17 @@
-/* geco_math.h: GECO's multiplier update, shared by the CPU backend
- * (backend_cpu_vae.c) and the CUDA backend's one-thread kernel (cuda/), so
- * that both move lambda by the same arithmetic. `VR_HD static inline`, double
- * math CUDA also has (exp, log1p). */
-#ifndef VR_GECO_MATH_H
-#define VR_GECO_MATH_H
+/* vae_math.h: per-row pieces of the objectives that the CPU backend
+ * (backend_cpu_vae.c) and the CUDA kernels (cuda/cuda_vae.cu) share, so that
+ * both compute them by the same arithmetic: GECO's multiplier update and
+ * the IWAE weights of one image. `VR_HD static inline`, double math CUDA
+ * also has (exp, log, log1p). */
+#ifndef VR_VAE_MATH_H
+#define VR_VAE_MATH_H
 
 #include <math.h>
 
 #include "config.h"
 #include "objective.h"
 
-#ifndef VR_HD
-#ifdef __CUDACC__
-#define VR_HD __host__ __device__
-#else
-#define VR_HD
-#endif
-#endif
+#include "vr_hd.h"
 
 VR_HD static inline double vr_softplus_d(double v)
 {
@@ -51,6 +46,19 @@ VR_HD static inline void vr_geco_step(float *state, double mean, float target, f
     state[VR_OS_MULT] = (float)lambda;
     state[VR_OS_W_RECON] = (float)lambda;
     state[VR_OS_OFFSET] = (float)(lambda * state[VR_OS_TARGET]);
+}
+
+/* One image's k importance weights: wn = the normalised w = exp(ll + lpq)
+ * (shifted by the largest before exp), and the bound log(mean w). */
+VR_HD static inline void vr_iwae_row(float *wn, float *bound, const float *ll,
+                                     const float *lpq, int k)
+{
+    double mx = -INFINITY;
+    for (int j = 0; j < k; j++) mx = fmax(mx, (double)ll[j] + lpq[j]);
+    double sum = 0;
+    for (int j = 0; j < k; j++) sum += exp((double)ll[j] + lpq[j] - mx);
+    for (int j = 0; j < k; j++) wn[j] = (float)(exp((double)ll[j] + lpq[j] - mx) / sum);
+    *bound = (float)(mx + log(sum) - log((double)k));
 }
 
 #endif
