@@ -89,7 +89,8 @@ static void walk_next(row_walk *r, const plane_geom *g)
     r->row_at = (size_t)r->a * g->s * g->phase + (size_t)r->y * g->pw;
 }
 
-/* Calls f(plane offset, ix0) for each column residue of the row at r. */
+/* Runs BODY once per column residue of the row at r, with OFF its first
+ * float in the phase planes and IX0 its first image column. */
 #define FOR_EACH_RESIDUE(r, s, g, OFF, IX0, BODY)                                  \
     do {                                                                          \
         int b_ = (s)->pad % (g)->s, x_ = (s)->pad / (g)->s;                       \
