@@ -39,6 +39,14 @@ typedef enum { VR_ACTF_RELU, VR_ACTF_SELU, VR_ACTF_GELU, VR_ACTF_TANH } vr_actf;
 
 typedef struct vr_backend vr_backend;
 
+/* One tensor of the parameter block: rows x cols floats from off, row-major;
+ * rows is its first dimension (a dense layer's outputs, a convolution's
+ * dims[0]). */
+typedef struct {
+    size_t off;
+    int rows, cols;
+} vr_rows;
+
 struct vr_backend {
     const char *name;     /* "cpu", "cuda" */
     char device[128];     /* e.g. "cpu (2 threads)" */
@@ -201,6 +209,17 @@ struct vr_backend {
     /* Adam with bias correction; t is the 1-based step. */
     void (*adam)(vr_backend *b, float *p, const float *g, float *m, float *v, size_t n,
                  float lr, float beta1, float beta2, float eps, long t);
+    /* Optional (NULL: the trainer calls fill and adam over the whole block):
+     * the same as fill(x, 0) and adam over the tensors T[0..nt), which tile
+     * the block, tensor by tensor. The CPU backend splits each tensor's rows
+     * between its threads as its GEMMs split a weight gradient's rows, so
+     * that each thread zeroes and updates the rows it computes: on a machine
+     * whose cores do not share a cache, moving them between cores cost
+     * more than Adam itself. */
+    void (*zero_rows)(vr_backend *b, float *x, const vr_rows *T, int nt);
+    void (*adam_rows)(vr_backend *b, float *p, const float *g, float *m, float *v,
+                      const vr_rows *T, int nt, float lr, float beta1, float beta2, float eps,
+                      long t);
     /* Blocks until all queued work is done (a no-op on the CPU). */
     void (*sync)(vr_backend *b);
 

@@ -93,15 +93,19 @@ static int split_at(int n, int me, int T)
     return n >= 16 * T ? (int)((at + 8) / 16 * 16) : (int)at;
 }
 
-/* Thread `me` of T computes the rows (split_m) or columns of C in its part.
- * Each C element is one single-threaded dot product over K whichever the
- * part, so the result does not depend on the scheduling. The larger of M
- * and N is split, so the operand every thread packs whole is the smaller. */
+/* Thread `me` of T computes the rows or the columns of C in its part. Each
+ * C element is one single-threaded dot product over K whichever the part, so
+ * the result does not depend on the scheduling. A weight's rows stay with
+ * one thread through the step: C = A^T B (a dense layer's weight gradient,
+ * rows = the weight's rows) is split by rows and C = A B^T (its forward,
+ * columns = the weight's rows) by columns, the split adam_rows and
+ * zero_rows make. Otherwise (an input gradient) the larger of M and N is
+ * split, so that the operand every thread packs whole is the smaller. */
 static void gemm_part(int me, int T, int ta, int tb, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc)
 {
-    if (M >= N) {
+    if (ta || (!tb && M >= N)) {
         int m0 = split_at(M, me, T), m1 = split_at(M, me + 1, T);
         if (m1 > m0)
             sgemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + (size_t)m0 * lda, lda, B, ldb,
@@ -350,16 +354,83 @@ static void cpu_accumulate(vr_backend *b, double *acc, const float *x, size_t n)
     acc[0] += s;
 }
 
+/* Adam's constants for step t: the bias corrections folded into two. */
+typedef struct {
+    float beta1, beta2, eps, step, rc2;
+} adam_k;
+
+static adam_k adam_consts(float lr, float beta1, float beta2, float eps, long t)
+{
+    const float c1 = 1.0f - powf(beta1, (float)t), c2 = 1.0f - powf(beta2, (float)t);
+    return (adam_k){beta1, beta2, eps, lr / c1, 1.0f / sqrtf(c2)};
+}
+
+static void adam_range(const adam_k *k, float *p, const float *g, float *m, float *v,
+                       size_t lo, size_t hi)
+{
+    #pragma omp simd
+    for (size_t i = lo; i < hi; i++) {
+        m[i] = k->beta1 * m[i] + (1.0f - k->beta1) * g[i];
+        v[i] = k->beta2 * v[i] + (1.0f - k->beta2) * g[i] * g[i];
+        p[i] -= k->step * m[i] / (sqrtf(v[i]) * k->rc2 + k->eps);
+    }
+}
+
 static void cpu_adam(vr_backend *b, float *p, const float *g, float *m, float *v, size_t n,
                      float lr, float beta1, float beta2, float eps, long t)
 {
-    const float c1 = 1.0f - powf(beta1, (float)t), c2 = 1.0f - powf(beta2, (float)t);
-    const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
-    #pragma omp parallel for simd num_threads(nthreads(b)) schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
-        v[i] = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
-        p[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps);
+    const adam_k k = adam_consts(lr, beta1, beta2, eps, t);
+    const int T = n > 65536 ? nthreads(b) : 1;
+    #pragma omp parallel num_threads(T)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        adam_range(&k, p, g, m, v, n * me / nt, n * (me + 1) / nt);
+    }
+}
+
+static size_t rows_total(const vr_rows *R, int nr)
+{
+    size_t n = 0;
+    for (int i = 0; i < nr; i++) n += (size_t)R[i].rows * R[i].cols;
+    return n;
+}
+
+/* The floats [*lo, *hi) of tensor r that thread me of T owns: its rows of
+ * the split gemm_part makes of a weight gradient (split_at). */
+static void owned(const vr_rows *r, int me, int T, size_t *lo, size_t *hi)
+{
+    *lo = r->off + (size_t)split_at(r->rows, me, T) * r->cols;
+    *hi = r->off + (size_t)split_at(r->rows, me + 1, T) * r->cols;
+}
+
+static void cpu_zero_rows(vr_backend *b, float *x, const vr_rows *R, int nr)
+{
+    const int T = rows_total(R, nr) > 65536 ? nthreads(b) : 1;
+    #pragma omp parallel num_threads(T)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int i = 0; i < nr; i++) {
+            size_t lo, hi;
+            owned(&R[i], me, nt, &lo, &hi);
+            memset(x + lo, 0, (hi - lo) * sizeof *x);
+        }
+    }
+}
+
+static void cpu_adam_rows(vr_backend *b, float *p, const float *g, float *m, float *v,
+                          const vr_rows *R, int nr, float lr, float beta1, float beta2,
+                          float eps, long t)
+{
+    const adam_k k = adam_consts(lr, beta1, beta2, eps, t);
+    const int T = rows_total(R, nr) > 65536 ? nthreads(b) : 1;
+    #pragma omp parallel num_threads(T)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int i = 0; i < nr; i++) {
+            size_t lo, hi;
+            owned(&R[i], me, nt, &lo, &hi);
+            adam_range(&k, p, g, m, v, lo, hi);
+        }
     }
 }
 
@@ -396,6 +467,7 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->gather_f32 = cpu_gather_f32; b->repeat_rows = cpu_repeat_rows;
     b->gauss_sample = cpu_gauss_sample; b->gauss_bwd = cpu_gauss_bwd;
     b->accumulate = cpu_accumulate; b->adam = cpu_adam;
+    b->zero_rows = cpu_zero_rows; b->adam_rows = cpu_adam_rows;
     b->sync = cpu_sync; b->destroy = cpu_destroy;
     vr_cpu_fill_conv_ops(b);
     vr_cpu_fill_layer_ops(b);

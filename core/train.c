@@ -79,6 +79,28 @@ static int has_device_steps(const vr_backend *b)
            b->step_advance;
 }
 
+/* t->tensors: the model's trained tensors, then the log-scales, for the
+ * backends that zero and update the block tensor by tensor (zero_rows,
+ * adam_rows). Left empty (the block as one) if they do not tile it. */
+static void list_tensors(vr_trainer *t)
+{
+    vr_param_info info[4 * VR_MAX_LAYERS];
+    const int n = vr_model_params(&t->model, info, 4 * VR_MAX_LAYERS);
+    size_t at = 0;
+    int nt = 0;
+    for (int i = 0; i < n; i++) {
+        if (info[i].is_state) continue;
+        if (info[i].offset != at || info[i].len % info[i].dims[0]) return;
+        t->tensors[nt++] = (vr_rows){at, (int)info[i].dims[0], (int)(info[i].len / info[i].dims[0])};
+        at += info[i].len;
+    }
+    if (t->learned_scale) {
+        t->tensors[nt++] = (vr_rows){at, t->d, 1};
+        at += (size_t)t->d;
+    }
+    if (at == t->n_params) t->n_tensors = nt;
+}
+
 static void *balloc(vr_trainer *t, size_t bytes, int *failed)
 {
     void *p = t->b->alloc(t->b, bytes ? bytes : 1);
@@ -227,6 +249,7 @@ int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
     t->n_params = t->model.n_params + (t->learned_scale ? (size_t)t->d : 0);
     if (vr_net_plan(&t->model.enc, b, t->n, err) || vr_net_plan(&t->model.dec, b, t->rows, err))
         return -1;
+    if (b->zero_rows && b->adam_rows) list_tensors(t);
     if (alloc_buffers(t, err) || alloc_history(t, err) || upload_data(t, ds, err)) return -1;
     for (int i = 0; i < t->ntest; i++) t->perm_host[i] = i;
     b->upload(b, t->test_idx, t->perm_host, sizeof(int32_t) * t->ntest);
@@ -372,7 +395,8 @@ static void step_body(vr_trainer *t, int dev)
                          per_epoch);
         b->normal_at(b, t->eps, n_eps, noise, t->dstep);
     }
-    b->fill(b, t->grads, 0.0f, t->n_params);
+    if (t->n_tensors) b->zero_rows(b, t->grads, t->tensors, t->n_tensors);
+    else b->fill(b, t->grads, 0.0f, t->n_params);
     accumulate_weights(t);
 
     const float *head = vr_net_forward(&t->model.enc, b, &t->w_train, t->x, n);
@@ -385,6 +409,9 @@ static void step_body(vr_trainer *t, int dev)
     if (dev)
         b->adam_at(b, t->params, t->grads, t->adam_m, t->adam_v, t->n_params, (float)o->lr,
                    (float)o->beta1, (float)o->beta2, (float)o->eps, t->dstep);
+    else if (t->n_tensors)
+        b->adam_rows(b, t->params, t->grads, t->adam_m, t->adam_v, t->tensors, t->n_tensors,
+                     (float)o->lr, (float)o->beta1, (float)o->beta2, (float)o->eps, step + 1);
     else
         b->adam(b, t->params, t->grads, t->adam_m, t->adam_v, t->n_params, (float)o->lr,
                 (float)o->beta1, (float)o->beta2, (float)o->eps, step + 1);

@@ -65,6 +65,8 @@ typedef struct {
     int learned_scale;            /* the likelihood has learned log-scales [d] */
     size_t ls_off;                /* ... at this offset of the param block */
     size_t n_params;              /* model's parameters plus the log-scales */
+    vr_rows tensors[4 * VR_MAX_LAYERS + 1];  /* the block's tensors, in order */
+    int n_tensors;                /* 0: zero and update the block as one */
     float fixed_ls;               /* log-scale when not learned */
 
     /* backend memory */

@@ -2,9 +2,10 @@
  * the definition, in double, at 1, 2 and 3 threads, for all four transpose
  * combinations, alpha and beta, leading dimensions wider than the matrix,
  * and sizes on both sides of the thresholds of backend_cpu.c: one thread
- * (small), C split between the threads by rows (M >= N) or by columns (M <
- * N) with part boundaries that are and are not multiples of 16, and
- * OpenBLAS's own threading (large).
+ * (small), C split between the threads by rows or by columns (which one
+ * depends on the transposes and the shape: backend_cpu.c's gemm_part) with
+ * part boundaries that are and are not multiples of 16, and OpenBLAS's own
+ * threading (large).
  *
  * Also: at a fixed thread count the result is the same bit for bit on a
  * second call (the split is a function of the shape and the thread count).
