@@ -10,6 +10,9 @@
 #   --no-iwae   skip the IWAE measurements (and their table)
 #   env STEPS_STANDARD=400 STEPS_MLP=4000 (training steps, vaerun and PyTorch)
 #       REPEATS=3 (rounds of the training measurements; the table has medians)
+#       C2C_SPLIT_NS=200 (a training round counts in the table when the
+#       cache-line round trip between the two CPUs, bench/c2c_latency.c,
+#       is at most this before and after it: the CPUs share a cache)
 #       IWAE_K=1000 IWAE_IMAGES_STANDARD=32 IWAE_IMAGES_MLP=400 (IWAE part)
 #       PT_TIMEOUT=300 (seconds; a PyTorch training run past it counts as
 #       failed), IWAE_PT_TIMEOUT=60 (the same for a PyTorch IWAE run: its
@@ -79,6 +82,7 @@ done
 STEPS_STANDARD=${STEPS_STANDARD:-400}
 STEPS_MLP=${STEPS_MLP:-4000}
 REPEATS=${REPEATS:-3}
+C2C_SPLIT_NS=${C2C_SPLIT_NS:-200}
 LOG_EVERY=50
 PT_TIMEOUT=${PT_TIMEOUT:-300}   # the oversubscribed split can be very slow
 IWAE_K=${IWAE_K:-1000}
@@ -147,6 +151,15 @@ FMA2=$(echo "$FMA_OUT" | sed -n 's/^fma best threads=2 gflops=\([0-9.]*\).*/\1/p
 FMA1_ISA=$(echo "$FMA_OUT" | sed -n 's/^fma best threads=1 .* isa=\(.*\)/\1/p')
 FMA2_ISA=$(echo "$FMA_OUT" | sed -n 's/^fma best threads=2 .* isa=\(.*\)/\1/p')
 CPU_LINE=$(echo "$FMA_OUT" | sed -n 's/^cpu //p')
+
+# ---- where the two CPUs sit ---------------------------------------------------
+# The cache-line round trip between the first two CPUs, before and after
+# every training measurement (bench/c2c_latency.c says why): a measurement
+# counts as taken with the CPUs sharing a cache when both are at most
+# C2C_SPLIT_NS.
+gcc -std=c11 -O2 -Wall -pthread bench/c2c_latency.c -o "$TMP/c2c"
+c2c_ns() { "$TMP/c2c" 2>/dev/null | sed -n 's/.*round_trip_ns=//p' | grep . || echo nan; }
+shared() { awk -v a="$1" -v b="$2" -v l="$C2C_SPLIT_NS" 'BEGIN { exit !(a != "nan" && b != "nan" && a + 0 <= l && b + 0 <= l) }'; }
 
 # ---- vaerun ---------------------------------------------------------------
 vaerun_rate() {   # model threads round -> steps/s (a fresh results folder per round)
@@ -247,40 +260,52 @@ print("%.1f %.4f" % (r["img_samples_per_s"], r["seconds"]))' "$log"
 }
 
 # Training: REPEATS rounds, each running every measurement once, so that a
-# burst of load on the machine hits both programs alike; each cell of the
-# table is the median of its rounds. The oversubscribed PyTorch split
+# burst of load on the machine hits both programs alike. Each cell of the
+# table is the median of the rounds taken with the CPUs sharing a cache (see
+# c2c_ns above; all rounds, marked "(all)", if there is none); the log also
+# gives the median of the other rounds. The oversubscribed PyTorch split
 # (OPENBLAS=2 at 2 threads) runs in the first round only: it is never the
 # better split, and one run of it takes 35-50 s.
 median() { printf '%s\n' "$@" | grep -v nan | sort -g | awk '{ a[NR] = $1 }
     END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
           else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-declare -A R S
+declare -A R S SH SP NOTE
+record() {   # key rate c2c_before c2c_after
+    S[$1]+=" $2"
+    if shared "$3" "$4"; then SH[$1]+=" $2"; else SP[$1]+=" $2"; fi
+}
 if [ "$DO_TRAIN" = 1 ]; then
 for rep in $(seq 1 "$REPEATS"); do
     for m in $MODELS; do
         for t in 1 2; do
+            c0=$(c2c_ns)
             read -r rate wall < <(vaerun_rate "$m" "$t" "$rep")
-            S[$m,v$t]+=" $rate"
-            echo "vaerun  $m T=$t steps=$(steps_of "$m"): $rate steps/s (training wall ${wall}s; round $rep/$REPEATS)"
+            c1=$(c2c_ns)
+            record "$m,v$t" "$rate" "$c0" "$c1"
+            echo "vaerun  $m T=$t steps=$(steps_of "$m"): $rate steps/s (training wall ${wall}s; c2c $c0 / $c1 ns; round $rep/$REPEATS)"
         done
         for cfg in "1 1 1" "2 1 2" "2 2 2"; do
             read -r omp ob t <<<"$cfg"
             if [ "$cfg" = "2 2 2" ] && [ "$rep" -gt 1 ]; then continue; fi
+            c0=$(c2c_ns)
             read -r rate win wall < <(pytorch_rate "$m" "$omp" "$ob" "$t")
-            S[$m,p$omp$ob]+=" $rate"
-            echo "PyTorch $m OMP=$omp OPENBLAS=$ob --threads $t steps=$(steps_of "$m"): $rate steps/s (JSON; $win from first to last log line; wall ${wall}s; round $rep/$REPEATS)"
+            c1=$(c2c_ns)
+            record "$m,p$omp$ob" "$rate" "$c0" "$c1"
+            echo "PyTorch $m OMP=$omp OPENBLAS=$ob --threads $t steps=$(steps_of "$m"): $rate steps/s (JSON; $win from first to last log line; wall ${wall}s; c2c $c0 / $c1 ns; round $rep/$REPEATS)"
         done
     done
 done
 for key in "${!S[@]}"; do
     # shellcheck disable=SC2086
-    R[$key]=$(median ${S[$key]})
+    if [ -n "${SH[$key]:-}" ]; then R[$key]=$(median ${SH[$key]}); NOTE[$key]=""
+    else R[$key]=$(median ${S[$key]}); NOTE[$key]=" (all)"; fi
 done
 echo
-echo "Medians of $REPEATS rounds (steps/s; every round in brackets):"
+echo "Medians of the rounds with the CPUs sharing a cache (c2c <= $C2C_SPLIT_NS ns before and after), steps/s:"
 for m in $MODELS; do
     for key in v1 v2 p11 p21 p22; do
-        echo "  $m $key: ${R[$m,$key]} (${S[$m,$key]# })"
+        # shellcheck disable=SC2086
+        echo "  $m $key: ${R[$m,$key]}${NOTE[$m,$key]} (shared:${SH[$m,$key]:- none}; not shared:${SP[$m,$key]:- none}, median $(median ${SP[$m,$key]:-}))"
     done
 done
 fi
@@ -311,7 +336,7 @@ echo "sgemm 1024x1024x1024 (OpenBLAS openmp): $SGEMM1 GFLOP/s at 1 thread, $SGEM
 echo "FMA peak (float32, 2 FLOPs per FMA lane): $FMA1 GFLOP/s at 1 thread ($FMA1_ISA), $FMA2 GFLOP/s at 2 threads ($FMA2_ISA)"
 if [ "$DO_TRAIN" = 1 ]; then
 echo
-echo "Training, batch 64 (each cell the median of $REPEATS rounds):"
+echo "Training, batch 64 (each cell the median of the rounds, of $REPEATS, taken with the CPUs sharing a cache):"
 echo
 echo "| model | GFLOP/step | vaerun T=1 steps/s | vaerun T=1 GFLOP/s | PyTorch T=1 steps/s | vaerun / PyTorch T=1 | vaerun T=2 steps/s | vaerun T=2 GFLOP/s | PyTorch T=2 steps/s (best split) | vaerun / PyTorch T=2 |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -328,6 +353,9 @@ print("| %s | %.3f | %.1f | %.2f (%.0f%% of sgemm, %.0f%% of FMA peak) | %.1f | 
     v2, v2 * gf, 100 * v2 * gf / g2, 100 * v2 * gf / f2, p2, split,
     p22 if split == "OPENBLAS=1" else p21, v2 / p2))
 PYEOF
+done
+for key in "${!NOTE[@]}"; do
+    [ -n "${NOTE[$key]}" ] && echo "(${key/,/ }: no round with the CPUs sharing a cache; the cell is the median of all rounds)"
 done
 fi
 if [ "$DO_IWAE" = 1 ]; then
