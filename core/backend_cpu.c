@@ -403,7 +403,9 @@ static void owned(const vr_rows *r, int me, int T, size_t *lo, size_t *hi)
     *hi = r->off + (size_t)split_at(r->rows, me + 1, T) * r->cols;
 }
 
-static void cpu_zero_rows(vr_backend *b, float *x, const vr_rows *R, int nr)
+/* Calls f(ctx, lo, hi) for each tensor's floats that each thread owns. */
+static void for_owned(vr_backend *b, const vr_rows *R, int nr,
+                      void (*f)(void *ctx, size_t lo, size_t hi), void *ctx)
 {
     const int T = rows_total(R, nr) > 65536 ? nthreads(b) : 1;
     #pragma omp parallel num_threads(T)
@@ -412,26 +414,40 @@ static void cpu_zero_rows(vr_backend *b, float *x, const vr_rows *R, int nr)
         for (int i = 0; i < nr; i++) {
             size_t lo, hi;
             owned(&R[i], me, nt, &lo, &hi);
-            memset(x + lo, 0, (hi - lo) * sizeof *x);
+            f(ctx, lo, hi);
         }
     }
+}
+
+static void zero_range(void *ctx, size_t lo, size_t hi)
+{
+    float *x = ctx;
+    memset(x + lo, 0, (hi - lo) * sizeof *x);
+}
+
+static void cpu_zero_rows(vr_backend *b, float *x, const vr_rows *R, int nr)
+{
+    for_owned(b, R, nr, zero_range, x);
+}
+
+typedef struct {
+    adam_k k;
+    float *p, *m, *v;
+    const float *g;
+} adam_job;
+
+static void adam_job_range(void *ctx, size_t lo, size_t hi)
+{
+    adam_job *j = ctx;
+    adam_range(&j->k, j->p, j->g, j->m, j->v, lo, hi);
 }
 
 static void cpu_adam_rows(vr_backend *b, float *p, const float *g, float *m, float *v,
                           const vr_rows *R, int nr, float lr, float beta1, float beta2,
                           float eps, long t)
 {
-    const adam_k k = adam_consts(lr, beta1, beta2, eps, t);
-    const int T = rows_total(R, nr) > 65536 ? nthreads(b) : 1;
-    #pragma omp parallel num_threads(T)
-    {
-        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int i = 0; i < nr; i++) {
-            size_t lo, hi;
-            owned(&R[i], me, nt, &lo, &hi);
-            adam_range(&k, p, g, m, v, lo, hi);
-        }
-    }
+    adam_job j = {adam_consts(lr, beta1, beta2, eps, t), p, m, v, g};
+    for_owned(b, R, nr, adam_job_range, &j);
 }
 
 static void cpu_destroy(vr_backend *b)
