@@ -266,7 +266,7 @@ print("%.1f %.4f" % (r["img_samples_per_s"], r["seconds"]))' "$log"
 # gives the median of the other rounds. The oversubscribed PyTorch split
 # (OPENBLAS=2 at 2 threads) runs in the first round only: it is never the
 # better split, and one run of it takes 35-50 s.
-median() { printf '%s\n' "$@" | grep -v nan | sort -g | awk '{ a[NR] = $1 }
+median() { printf '%s\n' "$@" | grep -v -e nan -e '^$' | sort -g | awk '{ a[NR] = $1 }
     END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2];
           else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 declare -A R S SH SP NOTE

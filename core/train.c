@@ -91,7 +91,8 @@ static void list_tensors(vr_trainer *t)
     for (int i = 0; i < n; i++) {
         if (info[i].is_state) continue;
         if (info[i].offset != at || info[i].len % info[i].dims[0]) return;
-        t->tensors[nt++] = (vr_rows){at, (int)info[i].dims[0], (int)(info[i].len / info[i].dims[0])};
+        const int rows = (int)info[i].dims[0];
+        t->tensors[nt++] = (vr_rows){at, rows, (int)(info[i].len / (size_t)rows)};
         at += info[i].len;
     }
     if (t->learned_scale) {
