@@ -220,24 +220,6 @@ struct vr_backend {
     void (*adam_rows)(vr_backend *b, float *p, const float *g, float *m, float *v,
                       const vr_rows *T, int nt, float lr, float beta1, float beta2, float eps,
                       long t);
-
-    /* ---- batch parts (optional: NULL where the backend has none) ---------- */
-    /* run_parts runs fn(ctx, part) for part = 0 .. parts-1 at once, parts <=
-     * max_parts, and returns when all have; each op fn calls runs on its
-     * caller's thread alone. The trainer runs a step's forward and backward
-     * in slices of the batch with it (train_parts.c): on the CPU, one fork
-     * per step instead of one or more per op.
-     * barrier (only inside fn): waits until every part has reached it.
-     * dense_wgrad_part (only inside fn): a dense layer's weight gradient over
-     * the whole batch, dy [n, out], x [n, in], for the rows of dw [out, in]
-     * and db [out] that part `part` owns, which are the rows adam_rows and
-     * zero_rows give the same thread; WRITTEN, not accumulated:
-     *   dw[r, :] = sum_i dy[i, r] x[i, :],  db[r] = sum_i dy[i, r]. */
-    int max_parts;
-    void (*run_parts)(vr_backend *b, int parts, void (*fn)(void *ctx, int part), void *ctx);
-    void (*barrier)(vr_backend *b);
-    void (*dense_wgrad_part)(vr_backend *b, int part, int parts, float *dw, float *db,
-                             const float *dy, const float *x, int n, int in, int out);
     /* Blocks until all queued work is done (a no-op on the CPU). */
     void (*sync)(vr_backend *b);
 

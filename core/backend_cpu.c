@@ -450,43 +450,6 @@ static void cpu_adam_rows(vr_backend *b, float *p, const float *g, float *m, flo
     for_owned(b, R, nr, adam_job_range, &j);
 }
 
-/* Each part on a thread of its own; a part past the threads OpenMP gives
- * (a thread limit) runs after another on the same thread. */
-static void cpu_run_parts(vr_backend *b, int parts, void (*fn)(void *ctx, int part), void *ctx)
-{
-    #pragma omp parallel num_threads(parts)
-    {
-        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int part = me; part < parts; part += nt) fn(ctx, part);
-    }
-}
-
-static void cpu_barrier(vr_backend *b)
-{
-    #pragma omp barrier
-}
-
-/* The rows [r0, r1) of a dense layer's weight gradient that for_owned gives
- * the thread of part `part`: one GEMM over the whole batch, and the bias's
- * column sums in double, rows in order (as cpu_bias_bwd). */
-static void cpu_dense_wgrad_part(vr_backend *b, int part, int parts, float *dw, float *db,
-                                 const float *dy, const float *x, int n, int in, int out)
-{
-    const int r0 = split_at(out, part, parts), r1 = split_at(out, part + 1, parts);
-    if (r1 <= r0) return;
-    sgemm(1, 0, r1 - r0, in, n, 1.0f, dy + r0, out, x, in, 0.0f, dw + (size_t)r0 * in, in);
-    for (int c0 = r0; c0 < r1; c0 += 256) {
-        double acc[256] = {0};
-        const int m = r1 - c0 < 256 ? r1 - c0 : 256;
-        for (int i = 0; i < n; i++) {
-            const float *row = dy + (size_t)i * out + c0;
-            #pragma omp simd
-            for (int j = 0; j < m; j++) acc[j] += row[j];
-        }
-        for (int j = 0; j < m; j++) db[c0 + j] = (float)acc[j];
-    }
-}
-
 static void cpu_destroy(vr_backend *b)
 {
     if (!b) return;
@@ -521,8 +484,6 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->gauss_sample = cpu_gauss_sample; b->gauss_bwd = cpu_gauss_bwd;
     b->accumulate = cpu_accumulate; b->adam = cpu_adam;
     b->zero_rows = cpu_zero_rows; b->adam_rows = cpu_adam_rows;
-    b->max_parts = ctx->threads; b->run_parts = cpu_run_parts;
-    b->barrier = cpu_barrier; b->dense_wgrad_part = cpu_dense_wgrad_part;
     b->sync = cpu_sync; b->destroy = cpu_destroy;
     vr_cpu_fill_conv_ops(b);
     vr_cpu_fill_layer_ops(b);

@@ -7,18 +7,11 @@
 
 #include "backend.h"
 
-#include <omp.h>
-
 typedef struct {
     int threads;
 } vr_cpu_ctx;
 
-/* The threads an op may use: 1 inside a batch part (run_parts), whose
- * threads each run their own ops. */
-static inline int vr_cpu_threads(vr_backend *b)
-{
-    return omp_in_parallel() ? 1 : ((vr_cpu_ctx *)b->ctx)->threads;
-}
+static inline int vr_cpu_threads(vr_backend *b) { return ((vr_cpu_ctx *)b->ctx)->threads; }
 
 /* Fill the ops of backend_cpu_layers.c (normalisation, pooling, resampling,
  * activations beyond ReLU) and backend_cpu_lik.c (likelihoods). */

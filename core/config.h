@@ -25,8 +25,6 @@ typedef enum { VR_VAR_FIXED, VR_VAR_LEARNED } vr_variance_kind;
 typedef enum { VR_OBJ_ELBO, VR_OBJ_BETA, VR_OBJ_ANNEAL, VR_OBJ_GECO, VR_OBJ_IWAE } vr_obj_kind;
 typedef enum { VR_GECO_SGD, VR_GECO_MOVING_AVERAGE } vr_geco_kind;
 typedef enum { VR_OPT_ADAM } vr_opt_kind;
-/* How a CPU step splits its work between threads (train_parts.c). */
-typedef enum { VR_SPLIT_AUTO, VR_SPLIT_OPS } vr_split_kind;
 
 typedef struct {
     char name[VR_NAME_MAX];          /* sweep/run name; default: file stem */
@@ -88,7 +86,6 @@ typedef struct {
         long eval_every;
         long checkpoint_every;       /* write a resumable checkpoint every N steps */
         int threads;                 /* 0 = all cores */
-        vr_split_kind split;         /* batch parts where they apply, or op by op */
     } train;
 
     long seeds[VR_MAX_SEEDS];

@@ -251,9 +251,7 @@ int vr_trainer_init(vr_trainer *t, const vr_spec *spec, const vr_dataset *ds,
     if (vr_net_plan(&t->model.enc, b, t->n, err) || vr_net_plan(&t->model.dec, b, t->rows, err))
         return -1;
     if (b->zero_rows && b->adam_rows) list_tensors(t);
-    if (alloc_buffers(t, err) || alloc_history(t, err) || upload_data(t, ds, err) ||
-        vr_parts_init(t, err))
-        return -1;
+    if (alloc_buffers(t, err) || alloc_history(t, err) || upload_data(t, ds, err)) return -1;
     for (int i = 0; i < t->ntest; i++) t->perm_host[i] = i;
     b->upload(b, t->test_idx, t->perm_host, sizeof(int32_t) * t->ntest);
     init_params(t);
@@ -268,7 +266,6 @@ void vr_trainer_free(vr_trainer *t)
     vr_backend *b = t->b;
     if (!b) return;
     if (t->graph) b->graph_free(b, t->graph);
-    vr_parts_free(t);
     vr_net_release(&t->model.enc, b);
     vr_net_release(&t->model.dec, b);
     void *dev[] = {t->dstep, t->params, t->state, t->perm, t->test_idx, t->pair_idx, t->x,
@@ -369,34 +366,6 @@ static void step_iwae(vr_trainer *t, const float *head)
     b->iwae_head_bwd(b, t->dhead, t->dz, t->z, head, t->eps, t->wn, n, k, L, t->ls, 1.0f / n);
 }
 
-/* The step's gradients, zeroed first, and its metric sums. */
-static void forward_backward(vr_trainer *t)
-{
-    vr_backend *b = t->b;
-    const int n = t->n;
-    if (t->n_tensors) b->zero_rows(b, t->grads, t->tensors, t->n_tensors);
-    else b->fill(b, t->grads, 0.0f, t->n_params);
-    accumulate_weights(t);
-
-    const float *head = vr_net_forward(&t->model.enc, b, &t->w_train, t->x, n);
-    if (t->k > 1 || t->spec->objective.kind == VR_OBJ_IWAE) step_iwae(t, head);
-    else step_elbo(t, head);
-    b->accumulate(b, t->acc + VR_ACC_KL, t->kl, (size_t)n);
-    vr_net_backward(&t->model.enc, b, &t->w_train, t->x, t->dhead, NULL, n);
-}
-
-/* The same in batch parts (train_parts.c), the sums in the same order. */
-static void forward_backward_parts(vr_trainer *t)
-{
-    vr_backend *b = t->b;
-    const size_t n = (size_t)t->n;
-    accumulate_weights(t);
-    vr_parts_forward_backward(t);
-    b->accumulate(b, t->acc + VR_ACC_LL, t->ll, n);
-    b->accumulate(b, t->acc + VR_ACC_LOSS, t->lossv, n);
-    b->accumulate(b, t->acc + VR_ACC_KL, t->kl, n);
-}
-
 /* One step's work, once the epoch's order is in place. dev = 0: the step
  * number comes from the host (t->step), as on the CPU. dev = 1: everything
  * that depends on it (the batch, its binarisation, the noise, Adam's bias
@@ -427,8 +396,15 @@ static void step_body(vr_trainer *t, int dev)
                          per_epoch);
         b->normal_at(b, t->eps, n_eps, noise, t->dstep);
     }
-    if (t->n_parts) forward_backward_parts(t);
-    else forward_backward(t);
+    if (t->n_tensors) b->zero_rows(b, t->grads, t->tensors, t->n_tensors);
+    else b->fill(b, t->grads, 0.0f, t->n_params);
+    accumulate_weights(t);
+
+    const float *head = vr_net_forward(&t->model.enc, b, &t->w_train, t->x, n);
+    if (t->k > 1 || s->objective.kind == VR_OBJ_IWAE) step_iwae(t, head);
+    else step_elbo(t, head);
+    b->accumulate(b, t->acc + VR_ACC_KL, t->kl, (size_t)n);
+    vr_net_backward(&t->model.enc, b, &t->w_train, t->x, t->dhead, NULL, n);
 
     const struct vr_optimizer_spec *o = &s->train.optimizer;
     if (dev)

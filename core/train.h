@@ -51,17 +51,6 @@ typedef struct {
     double scalars[4];                 /* step, since_log, wall_s, format version */
 } vr_snapshot;
 
-/* Batch parts (train_parts.c): at most this many slices of the batch run
- * their forward and backward at once, each with rows >= VR_PART_MIN_ROWS. */
-enum { VR_MAX_PARTS = 4, VR_PART_MIN_ROWS = 16 };
-
-/* One slice of the batch, rows [r0, r0 + rows): the model's networks with
- * their activations at the slice's rows, for its forward. */
-typedef struct {
-    vr_net enc, dec;
-    int r0, rows;
-} vr_part;
-
 typedef struct {
     const vr_spec *spec;
     vr_backend *b;
@@ -122,16 +111,6 @@ typedef struct {
     long kill_step;     /* fault injection for tests: SIGKILL the process after this
                            step, as a crash would (0 = never); vaerun --debug-kill */
     vr_snapshot snap;   /* host buffers of vr_trainer_snapshot, allocated once */
-
-    /* Batch parts, on a backend with run_parts (train_parts.c): 0, or the
-     * number of slices the step's forward and backward run in at once.
-     * dact[0] and dact[1]: for the encoder and the decoder, the gradient of
-     * each layer's output over the whole batch [n, out] (backend memory,
-     * owned; NULL for the last layer and a reshape's input), which every
-     * part's weight gradients read, so that no buffer is reused in a step. */
-    int n_parts;
-    vr_part part[VR_MAX_PARTS];
-    float *dact[2][VR_MAX_LAYERS];
 
     /* Device-resident steps (train.c), on a backend with the step-indexed
      * ops of backend.h (the CUDA backend; NULL on the CPU): the step number

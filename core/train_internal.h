@@ -15,13 +15,4 @@ void vr_trainer_gather(vr_trainer *t, float *x, int test, const int32_t *idx, in
 void vr_trainer_likelihood(vr_trainer *t, const float *out, const float *x, int n,
                            float *dout, const float *row_w, float scale);
 
-/* Batch parts (train_parts.c). vr_parts_init sets t->n_parts (0 where they
- * do not apply) and allocates their gradient buffers and workspaces;
- * vr_parts_forward_backward runs the ELBO step's forward and backward in
- * the parts: ll, kl, lossv over the batch, each part's gradients into its
- * buffer (zeroed first), for adam_rows to add up. */
-int vr_parts_init(vr_trainer *t, vr_err *err);
-void vr_parts_free(vr_trainer *t);
-void vr_parts_forward_backward(vr_trainer *t);
-
 #endif

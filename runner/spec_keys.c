@@ -25,7 +25,6 @@ _Static_assert(sizeof(vr_act_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_lik_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_obj_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_opt_kind) == sizeof(int), "enum size");
-_Static_assert(sizeof(vr_split_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_posterior_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_variance_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(vr_geco_kind) == sizeof(int), "enum size");
@@ -42,7 +41,6 @@ static const char *const variance_names[] = {"fixed", "learned", NULL};
 static const char *const obj_names[] = {"elbo", "beta", "anneal", "geco", "iwae", NULL};
 static const char *const geco_names[] = {"sgd", "moving_average", NULL};
 static const char *const opt_names[] = {"adam", NULL};
-static const char *const split_names[] = {"auto", "ops", NULL};
 
 /* Offset and size of a vr_spec field, for a row. */
 #define FIELD(f) .offset = offsetof(vr_spec, f), .size = sizeof(((vr_spec *)0)->f)
@@ -216,13 +214,6 @@ const vr_key vr_spec_keys[] = {
     {.key = "train.threads", .type = VR_KEY_INT, FIELD(train.threads),
      .lo = 0, .hi = 1024, .def = "0",
      .help = "CPU threads per run; 0: all cores."},
-    {.key = "train.split", .type = VR_KEY_ENUM, FIELD(train.split),
-     .choices = split_names, .def = "auto",
-     .help = "How a CPU run's threads share a step. auto: each thread runs "
-             "the whole forward and backward on its slice of the batch, where "
-             "that applies (2 to 4 threads, at least 16 images each, no "
-             "BatchNorm, not IWAE), else ops; ops: the threads split each "
-             "operation. The two differ in the last bits."},
 
     {.key = "eval.iwae_samples", .type = VR_KEY_INT, FIELD(eval.iwae_samples),
      .lo = 0, .hi = 5000, .def = "100",

@@ -600,7 +600,7 @@ static void test_set(void)
     expect_set_error(&s, "train.epochs", "5",
                      "--set train.epochs=5: unknown key 'train.epochs'; keys in "
                      "'train': steps, batch, optimizer, log_every, eval_every, "
-                     "checkpoint_every, threads, split");
+                     "checkpoint_every, threads");
     expect_set_error(&s, "", "5",
                      "--set =5: unknown key ''; valid keys: name, data, model, "
                      "likelihood, objective, train, eval, seeds, seed");
