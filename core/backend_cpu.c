@@ -22,6 +22,10 @@ typedef vr_cpu_ctx cpu_ctx;
 
 static int nthreads(vr_backend *b) { return vr_cpu_threads(b); }
 
+/* Streaming loops (zeroing, Adam, copies) over at most this many floats run
+ * on one thread: below it, a fork costs more than the second core saves. */
+enum { SPLIT_FLOATS = 65536 };
+
 /* ---- memory ----------------------------------------------------------- */
 
 static void *cpu_alloc(vr_backend *b, size_t bytes)
@@ -44,7 +48,7 @@ static void cpu_move(vr_backend *b, void *dst, const void *src, size_t bytes)
  * the loop on the mlp's 180K gradients. */
 static void cpu_fill(vr_backend *b, float *x, float value, size_t n)
 {
-    const int T = n > 65536 ? nthreads(b) : 1;
+    const int T = n > SPLIT_FLOATS ? nthreads(b) : 1;
     if (value == 0.0f && !signbit(value)) {
         #pragma omp parallel num_threads(T)
         {
@@ -137,7 +141,7 @@ static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float a
 static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int c, int hw)
 {
     if (hw == 1) {   /* dense layers: add the bias row to each row */
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if ((size_t)n * c > 65536)
+        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if ((size_t)n * c > SPLIT_FLOATS)
         for (int i = 0; i < n; i++) {
             float *row = y + (size_t)i * c;
             #pragma omp simd
@@ -300,7 +304,7 @@ static void cpu_gather_f32(vr_backend *b, float *x, const float *values, const i
 
 static void cpu_repeat_rows(vr_backend *b, float *dst, const float *src, int n, int d, int k)
 {
-    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if ((size_t)n * k * d > 65536)
+    #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if ((size_t)n * k * d > SPLIT_FLOATS)
     for (int r = 0; r < n * k; r++)
         memcpy(dst + (size_t)r * d, src + (size_t)(r / k) * d, sizeof(float) * d);
 }
@@ -380,7 +384,7 @@ static void cpu_adam(vr_backend *b, float *p, const float *g, float *m, float *v
                      float lr, float beta1, float beta2, float eps, long t)
 {
     const adam_k k = adam_consts(lr, beta1, beta2, eps, t);
-    const int T = n > 65536 ? nthreads(b) : 1;
+    const int T = n > SPLIT_FLOATS ? nthreads(b) : 1;
     #pragma omp parallel num_threads(T)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -407,7 +411,7 @@ static void owned(const vr_rows *r, int me, int T, size_t *lo, size_t *hi)
 static void for_owned(vr_backend *b, const vr_rows *R, int nr,
                       void (*f)(void *ctx, size_t lo, size_t hi), void *ctx)
 {
-    const int T = rows_total(R, nr) > 65536 ? nthreads(b) : 1;
+    const int T = rows_total(R, nr) > SPLIT_FLOATS ? nthreads(b) : 1;
     #pragma omp parallel num_threads(T)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();

@@ -84,8 +84,8 @@ static int has_device_steps(const vr_backend *b)
  * adam_rows). Left empty (the block as one) if they do not tile it. */
 static void list_tensors(vr_trainer *t)
 {
-    vr_param_info info[4 * VR_MAX_LAYERS];
-    const int n = vr_model_params(&t->model, info, 4 * VR_MAX_LAYERS);
+    vr_param_info info[VR_MAX_TENSORS];
+    const int n = vr_model_params(&t->model, info, VR_MAX_TENSORS);
     size_t at = 0;
     int nt = 0;
     for (int i = 0; i < n; i++) {

@@ -51,6 +51,10 @@ typedef struct {
     double scalars[4];                 /* step, since_log, wall_s, format version */
 } vr_snapshot;
 
+/* Parameter tensors a model lists at most (weight, bias, BatchNorm's two
+ * running statistics per layer); list_tensors adds the log-scales. */
+enum { VR_MAX_TENSORS = 4 * VR_MAX_LAYERS };
+
 typedef struct {
     const vr_spec *spec;
     vr_backend *b;
@@ -65,7 +69,7 @@ typedef struct {
     int learned_scale;            /* the likelihood has learned log-scales [d] */
     size_t ls_off;                /* ... at this offset of the param block */
     size_t n_params;              /* model's parameters plus the log-scales */
-    vr_rows tensors[4 * VR_MAX_LAYERS + 1];  /* the block's tensors, in order */
+    vr_rows tensors[VR_MAX_TENSORS + 1];     /* the block's tensors, in order */
     int n_tensors;                /* 0: zero and update the block as one */
     float fixed_ls;               /* log-scale when not learned */
 

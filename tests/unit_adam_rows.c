@@ -12,6 +12,7 @@
  * block and nothing past its ends (canaries). */
 #include "core/backend.h"
 #include "tests/check.h"
+#include "tests/cpu_backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +85,8 @@ int main(void)
     CHECK(n > 65536, "the block (%zu floats) is too small to be split", n);
     const int threads[] = {1, 2, 3};
     for (int t = 0; t < 3; t++) {
-        vr_backend *b = NULL;
-        vr_err err;
-        if (vr_backend_cpu_create(&b, threads[t], &err)) {
-            fprintf(stderr, "backend: %s\n", err.msg);
-            return 1;
-        }
+        vr_backend *b = test_cpu_backend(threads[t]);
+        if (!b) return 1;
         CHECK(b->zero_rows && b->adam_rows, "the CPU backend has no zero_rows / adam_rows");
         if (b->zero_rows && b->adam_rows) {
             check_zero(b, threads[t], R, n);

@@ -13,6 +13,7 @@
  * relative errors; the tolerance is 1e-5 relative to the largest value. */
 #include "core/backend.h"
 #include "tests/check.h"
+#include "tests/cpu_backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -199,12 +200,8 @@ int main(void)
     };
     const int threads[] = {1, 2, 3};
     for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
-        vr_backend *b;
-        vr_err err;
-        if (vr_backend_cpu_create(&b, threads[t], &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
+        vr_backend *b = test_cpu_backend(threads[t]);
+        if (!b) return 1;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const int *q = cases[i];
             vr_conv_shape s = {q[0], q[1], q[2], q[3], q[4], 0, 0, q[5], q[6], q[7]};

@@ -14,6 +14,7 @@
  * tolerance. */
 #include "core/backend.h"
 #include "tests/check.h"
+#include "tests/cpu_backend.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -95,12 +96,8 @@ int main(void)
     const int threads[] = {1, 2, 3};
     const float ab[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-1.0f, 0.25f}};
     for (int t = 0; t < 3; t++) {
-        vr_backend *b = NULL;
-        vr_err err;
-        if (vr_backend_cpu_create(&b, threads[t], &err)) {
-            fprintf(stderr, "backend: %s\n", err.msg);
-            return 1;
-        }
+        vr_backend *b = test_cpu_backend(threads[t]);
+        if (!b) return 1;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int tr = 0; tr < 4; tr++) {
                 const float *c = ab[(s + tr) % 3];
