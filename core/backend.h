@@ -36,6 +36,7 @@ typedef struct {
  *   GELU  0.5 x (1 + erf(x / sqrt 2)), the exact form (torch.nn.GELU's default)
  *   TANH  tanh(x) */
 typedef enum { VR_ACTF_RELU, VR_ACTF_SELU, VR_ACTF_GELU, VR_ACTF_TANH } vr_actf;
+#define VR_DENSE_NO_ACT (-1)   /* dense_fwd/dense_bwd: no activation after */
 
 typedef struct vr_backend vr_backend;
 
@@ -86,6 +87,27 @@ struct vr_backend {
     void (*conv_fwd_bwd_filter)(vr_backend *b, float *y, float *dw, const float *g,
                                 const float *x, const float *w, const vr_conv_shape *s,
                                 float *ws);
+    /* Optional fusion of a dense layer with the activation after it (NULL:
+     * the layer code calls gemm, bias_fwd and act_fwd, and the backward
+     * ops), so that a backend can run the layer in one pass (the CPU: one
+     * fork, each thread on the weight rows it owns). W is [out, in]; act is
+     * a vr_actf, or VR_DENSE_NO_ACT for a dense layer alone (then y and g
+     * are not used and may be NULL).
+     *   dense_fwd  pre = x W^T + bias [n, out];  y = f(pre)
+     *   dense_bwd  g = dy * f'(pre) (written; g is dy without act);
+     *              dw += g^T x;  db += column sums of g;
+     *              dx = g W (written, if dx is not NULL; with an
+     *              activation dx may be dy's buffer, read before dx is
+     *              written)
+     * The forward and the parameter gradients equal the plain ops' bit for
+     * bit; dx may be summed in another order (within float rounding).
+     * ws: dense_workspace(n, in, out) floats, for batches of up to n. */
+    size_t (*dense_workspace)(vr_backend *b, int n, int in, int out);
+    void (*dense_fwd)(vr_backend *b, float *y, float *pre, const float *x, const float *w,
+                      const float *bias, int n, int in, int out, int act);
+    void (*dense_bwd)(vr_backend *b, float *dx, float *dw, float *db, float *g,
+                      const float *dy, const float *x, const float *pre, const float *y,
+                      const float *w, int n, int in, int out, int act, float *ws);
     /* y[n, c, hw] += bias[c];  db[c] += sum over n, hw of dy[n, c, hw]. */
     void (*bias_fwd)(vr_backend *b, float *y, const float *bias, int n, int c, int hw);
     void (*bias_bwd)(vr_backend *b, float *db, const float *dy, int n, int c, int hw);

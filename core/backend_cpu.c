@@ -9,6 +9,7 @@
  * Convolutions live in backend_cpu_conv.c.
  */
 #include "backend_cpu.h"
+#include "cpu_act.h"
 #include "philox_x8.h"
 
 #include <cblas.h>
@@ -71,54 +72,34 @@ static void cpu_sync(vr_backend *b) {}
 
 /* ---- GEMM --------------------------------------------------------------- */
 
-/* GEMM sizes, in multiply-adds. Below GEMM_SPLIT_MACS a GEMM runs on one
- * thread: a fork costs more than it saves. From there to GEMM_POOL_MACS
- * the threads split C between them, each running a single-threaded
- * OpenBLAS GEMM on its block (OpenBLAS's OpenMP build runs single-threaded
- * inside a parallel region): the mlp's layers (64 x 784 x 100 and smaller)
- * were slower on OpenBLAS's own threads than on one. Above, OpenBLAS
- * threads the GEMM itself (omp_get_max_threads() is per-thread state, set
- * here for each call). */
-enum { GEMM_SPLIT_MACS = 256 * 1024, GEMM_POOL_MACS = 8 * 1024 * 1024 };
-
-static void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+void vr_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
 {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* Part `me` of T of [0, n): boundaries on multiples of 16 (whole kernel
- * tiles) where n allows. */
-static int split_at(int n, int me, int T)
+int vr_cpu_split_at(int n, int me, int T)
 {
     if (me == T) return n;
     long at = (long)n * me / T;
     return n >= 16 * T ? (int)((at + 8) / 16 * 16) : (int)at;
 }
 
-/* Thread `me` of T computes the rows or the columns of C in its part. Each
- * C element is one single-threaded dot product over K whichever the part, so
- * the result does not depend on the scheduling. A weight's rows stay with
- * one thread through the step: C = A^T B (a dense layer's weight gradient,
- * rows = the weight's rows) is split by rows and C = A B^T (its forward,
- * columns = the weight's rows) by columns, the split adam_rows and
- * zero_rows make. Otherwise (an input gradient) the larger of M and N is
- * split, so that the operand every thread packs whole is the smaller. */
-static void gemm_part(int me, int T, int ta, int tb, int M, int N, int K, float alpha,
+void vr_cpu_gemm_part(int me, int T, int ta, int tb, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc)
 {
     if (ta || (!tb && M >= N)) {
-        int m0 = split_at(M, me, T), m1 = split_at(M, me + 1, T);
+        int m0 = vr_cpu_split_at(M, me, T), m1 = vr_cpu_split_at(M, me + 1, T);
         if (m1 > m0)
-            sgemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + (size_t)m0 * lda, lda, B, ldb,
-                  beta, C + (size_t)m0 * ldc, ldc);
+            vr_cpu_sgemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + (size_t)m0 * lda, lda,
+                         B, ldb, beta, C + (size_t)m0 * ldc, ldc);
     } else {
-        int n0 = split_at(N, me, T), n1 = split_at(N, me + 1, T);
+        int n0 = vr_cpu_split_at(N, me, T), n1 = vr_cpu_split_at(N, me + 1, T);
         if (n1 > n0)
-            sgemm(ta, tb, M, n1 - n0, K, alpha, A, lda, tb ? B + (size_t)n0 * ldb : B + n0, ldb,
-                  beta, C + n0, ldc);
+            vr_cpu_sgemm(ta, tb, M, n1 - n0, K, alpha, A, lda,
+                         tb ? B + (size_t)n0 * ldb : B + n0, ldb, beta, C + n0, ldc);
     }
 }
 
@@ -130,12 +111,12 @@ static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float a
     const int T = nthreads(b);
     if (T == 1 || macs < GEMM_SPLIT_MACS || macs >= GEMM_POOL_MACS || omp_in_parallel()) {
         omp_set_num_threads(T > 1 && macs >= GEMM_POOL_MACS ? T : 1);
-        sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        vr_cpu_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     #pragma omp parallel num_threads(T)
-    gemm_part(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A, lda,
-              B, ldb, beta, C, ldc);
+    vr_cpu_gemm_part(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A,
+                     lda, B, ldb, beta, C, ldc);
 }
 
 static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int c, int hw)
@@ -190,71 +171,28 @@ static void cpu_bias_bwd(vr_backend *b, float *db, const float *dy, int n, int c
 
 /* ---- activations ------------------------------------------------------- */
 
-/* The activations of backend.h's vr_actf. SELU's constants are
- * torch.nn.SELU's; GELU is the exact erf form. */
+/* Activations (cpu_act.h), split into one span per thread from ACT_SPLIT
+ * floats. */
+enum { ACT_SPLIT = 16384 };
+
 static void cpu_act_fwd(vr_backend *b, vr_actf f, float *y, const float *x, size_t n)
 {
-    const float SELU_ALPHA = 1.6732632423543772848170429916717f;
-    const float SELU_SCALE = 1.0507009873554804934193349852946f;
-    const float INV_SQRT2 = 0.70710678118654752440f;
-    switch (f) {
-    case VR_ACTF_RELU:
-        #pragma omp parallel for simd num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];  /* NaN passes, as in PyTorch */
-        break;
-    case VR_ACTF_SELU:
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++)
-            y[i] = SELU_SCALE * (x[i] > 0.0f ? x[i] : SELU_ALPHA * expm1f(x[i]));
-        break;
-    case VR_ACTF_GELU:
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
-        break;
-    case VR_ACTF_TANH:
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
-        break;
+    #pragma omp parallel num_threads(nthreads(b)) if (n > ACT_SPLIT)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = n * me / nt, hi = n * (me + 1) / nt;
+        vr_act_fwd_span(f, y + lo, x + lo, hi - lo);
     }
 }
 
-/* The derivatives PyTorch's backward uses: SELU's at 0 is scale * alpha
- * (the x <= 0 branch); tanh's is 1 - y^2 from the output. */
 static void cpu_act_bwd(vr_backend *b, vr_actf f, float *dx, const float *dy,
                         const float *x, const float *y, size_t n)
 {
-    const float SELU_ALPHA = 1.6732632423543772848170429916717f;
-    const float SELU_SCALE = 1.0507009873554804934193349852946f;
-    const float INV_SQRT2 = 0.70710678118654752440f;
-    const float INV_SQRT_2PI = 0.39894228040143267794f;
-    switch (f) {
-    case VR_ACTF_RELU:
-        /* both loads unconditional, so that the loop vectorises without
-         * branches: a ReLU's sign pattern is random, and mispredictions made
-         * this loop cost 5% of the standard model's step */
-        #pragma omp parallel for simd num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) {
-            float g = dy[i];
-            dx[i] = x[i] > 0.0f ? g : 0.0f;
-        }
-        break;
-    case VR_ACTF_SELU:
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++)
-            dx[i] = dy[i] * (x[i] > 0.0f ? SELU_SCALE : SELU_SCALE * SELU_ALPHA * expf(x[i]));
-        break;
-    case VR_ACTF_GELU:
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) {
-            float cdf = 0.5f * (1.0f + erff(x[i] * INV_SQRT2));
-            float pdf = INV_SQRT_2PI * expf(-0.5f * x[i] * x[i]);
-            dx[i] = dy[i] * (cdf + x[i] * pdf);
-        }
-        break;
-    case VR_ACTF_TANH:
-        #pragma omp parallel for num_threads(nthreads(b)) schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
-        break;
+    #pragma omp parallel num_threads(nthreads(b)) if (n > ACT_SPLIT)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = n * me / nt, hi = n * (me + 1) / nt;
+        vr_act_bwd_span(f, dx + lo, dy + lo, x + lo, y + lo, hi - lo);
     }
 }
 
@@ -400,11 +338,11 @@ static size_t rows_total(const vr_rows *R, int nr)
 }
 
 /* The floats [*lo, *hi) of tensor r that thread me of T owns: its rows of
- * the split gemm_part makes of a weight gradient (split_at). */
+ * the split vr_cpu_gemm_part makes of a weight gradient (vr_cpu_split_at). */
 static void owned(const vr_rows *r, int me, int T, size_t *lo, size_t *hi)
 {
-    *lo = r->off + (size_t)split_at(r->rows, me, T) * r->cols;
-    *hi = r->off + (size_t)split_at(r->rows, me + 1, T) * r->cols;
+    *lo = r->off + (size_t)vr_cpu_split_at(r->rows, me, T) * r->cols;
+    *hi = r->off + (size_t)vr_cpu_split_at(r->rows, me + 1, T) * r->cols;
 }
 
 /* Calls f(ctx, lo, hi) for each tensor's floats that each thread owns. */
@@ -493,6 +431,7 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     vr_cpu_fill_layer_ops(b);
     vr_cpu_fill_lik_ops(b);
     vr_cpu_fill_vae_ops(b);
+    vr_cpu_fill_dense_ops(b);
     *out = b;
     return 0;
 }

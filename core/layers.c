@@ -189,6 +189,9 @@ int vr_net_add(vr_net *net, vr_layer l, vr_cursor *cur, vr_err *err)
 
 size_t vr_layer_workspace(const vr_layer *l, vr_backend *b, int n)
 {
+    if (l->kind == VR_LAYER_DENSE)
+        return b->dense_workspace ? b->dense_workspace(b, n, (int)vr_shape_size(l->in), l->out.c)
+                                  : 0;
     if (l->kind != VR_LAYER_CONV2D && l->kind != VR_LAYER_TCONV2D) return 0;
     vr_conv_shape s = conv_shape(l, n);
     return b->conv_workspace(b, &s);
@@ -355,6 +358,15 @@ void vr_net_release(vr_net *net, vr_backend *b)
     net->grad_a = net->grad_b = net->ws = NULL;
 }
 
+/* The activation after dense layer i that the backend's dense ops fuse
+ * with it, or VR_DENSE_NO_ACT. */
+static int fused_act(const vr_net *net, int i)
+{
+    vr_actf f;
+    if (i + 1 < net->n_layers && actf_of(net->layers[i + 1].kind, &f)) return (int)f;
+    return VR_DENSE_NO_ACT;
+}
+
 const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
                             const float *x, int n)
 {
@@ -363,6 +375,12 @@ const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
         const vr_layer *l = &net->layers[i];
         if (l->kind == VR_LAYER_RESHAPE) {
             net->act[i] = (float *)cur;  /* an alias: no copy, no allocation */
+        } else if (l->kind == VR_LAYER_DENSE && b->dense_fwd) {
+            const int act = fused_act(net, i);
+            float *y = act == VR_DENSE_NO_ACT ? NULL : net->act[i + 1];
+            b->dense_fwd(b, y, net->act[i], cur, w->params + l->w_off, w->params + l->b_off, n,
+                         (int)vr_shape_size(l->in), l->out.c, act);
+            if (y) i++;  /* the activation's output is written too */
         } else {
             vr_layer_forward(l, b, w, net->act[i], cur, n, net->ws, net->cache[i]);
         }
@@ -371,18 +389,48 @@ const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
     return cur;
 }
 
+/* The backward of dense layer i, and of the activation i + 1 after it
+ * unless act is VR_DENSE_NO_ACT (dy is then the activation's output
+ * gradient, and g receives its input gradient): dx into dst. */
+static void dense_backward(vr_net *net, vr_backend *b, const vr_weights *w, int i, int act,
+                           float *dst, float *g, const float *dy, const float *x, int n)
+{
+    const vr_layer *l = &net->layers[i];
+    const float *y = act == VR_DENSE_NO_ACT ? NULL : net->act[i + 1];
+    b->dense_bwd(b, dst, w->grads + l->w_off, w->grads + l->b_off, g, dy, x, net->act[i], y,
+                 w->params + l->w_off, n, (int)vr_shape_size(l->in), l->out.c, act, net->ws);
+}
+
+static float *other_grad(vr_net *net, const float *g)
+{
+    return g == net->grad_a ? net->grad_b : net->grad_a;
+}
+
 void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
                      const float *x, const float *dy, float *dx, int n)
 {
     const float *g = dy;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const vr_layer *l = &net->layers[i];
-        const float *xin = i ? net->act[i - 1] : x;
         if (l->kind == VR_LAYER_RESHAPE) {
             if (i == 0 && dx) b->copy(b, dx, g, (size_t)n * vr_shape_size(l->in));
             continue;  /* the gradient passes through unchanged */
         }
-        float *dst = i == 0 ? dx : (g == net->grad_a ? net->grad_b : net->grad_a);
+        /* an activation whose dense layer the forward fused with it */
+        int pair = b->dense_bwd && i > 0 && net->layers[i - 1].kind == VR_LAYER_DENSE &&
+                   fused_act(net, i - 1) != VR_DENSE_NO_ACT;
+        if (pair || (l->kind == VR_LAYER_DENSE && b->dense_bwd)) {
+            const int d = pair ? i - 1 : i;
+            float *mid = other_grad(net, g);        /* the activation's gradient */
+            float *dst = d == 0 ? dx : (pair ? other_grad(net, mid) : mid);
+            dense_backward(net, b, w, d, pair ? fused_act(net, d) : VR_DENSE_NO_ACT, dst, mid,
+                           g, d ? net->act[d - 1] : x, n);
+            g = dst;
+            i = d;
+            continue;
+        }
+        const float *xin = i ? net->act[i - 1] : x;
+        float *dst = i == 0 ? dx : other_grad(net, g);
         vr_layer_backward(l, b, w, dst, g, xin, net->act[i], n, net->ws, net->cache[i]);
         g = dst;
     }
