@@ -2,11 +2,14 @@
  * the other loops.
  *
  * Determinism: every loop writes disjoint outputs, reductions run in a fixed
- * order, random numbers come from the counter-based streams of rng.h, so the
- * results do not depend on the thread count beyond OpenBLAS's own GEMM
- * blocking (which is fixed for a given thread count).
+ * order, random numbers come from the counter-based streams of rng.h, so a
+ * run repeats bit for bit at a given thread count. Across thread counts the
+ * results differ in rounding only: OpenBLAS's own GEMM blocking, and a dense
+ * layer's input gradient, summed over the threads' parts
+ * (backend_cpu_dense.c).
  *
- * Convolutions live in backend_cpu_conv.c.
+ * Convolutions live in backend_cpu_conv.c, fused dense layers in
+ * backend_cpu_dense.c.
  */
 #include "backend_cpu.h"
 #include "cpu_act.h"
