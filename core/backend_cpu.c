@@ -145,19 +145,24 @@ static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int 
 
 /* Sums in double; the simd reductions fix the order (lanes, then lanes
  * combined) for a given build, so results stay deterministic. */
+void vr_cpu_col_sums(float *db, const float *dy, int n, int c, int c0, int c1)
+{
+    for (int ch0 = c0; ch0 < c1; ch0 += 256) {
+        double acc[256] = {0};
+        int m = c1 - ch0 < 256 ? c1 - ch0 : 256;
+        for (int i = 0; i < n; i++) {
+            const float *row = dy + (size_t)i * c + ch0;
+            #pragma omp simd
+            for (int j = 0; j < m; j++) acc[j] += row[j];
+        }
+        for (int j = 0; j < m; j++) db[ch0 + j] += (float)acc[j];
+    }
+}
+
 static void cpu_bias_bwd(vr_backend *b, float *db, const float *dy, int n, int c, int hw)
 {
-    if (hw == 1) {   /* dense layers: column sums, rows in order */
-        for (int ch0 = 0; ch0 < c; ch0 += 256) {
-            double acc[256] = {0};
-            int m = c - ch0 < 256 ? c - ch0 : 256;
-            for (int i = 0; i < n; i++) {
-                const float *row = dy + (size_t)i * c + ch0;
-                #pragma omp simd
-                for (int j = 0; j < m; j++) acc[j] += row[j];
-            }
-            for (int j = 0; j < m; j++) db[ch0 + j] += (float)acc[j];
-        }
+    if (hw == 1) {   /* dense layers */
+        vr_cpu_col_sums(db, dy, n, c, 0, c);
         return;
     }
     #pragma omp parallel for num_threads(nthreads(b)) schedule(static)

@@ -32,6 +32,11 @@ void vr_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float 
  * multiples of 16 (whole kernel tiles) where n allows. */
 int vr_cpu_split_at(int n, int me, int T);
 
+/* db[j] += sum over rows i < n of dy[i, j] for columns j in [c0, c1) of
+ * dy [n, c]: in double, rows in order, so that the sum of a column does
+ * not depend on which columns are summed with it (bias_bwd, dense_bwd). */
+void vr_cpu_col_sums(float *db, const float *dy, int n, int c, int c0, int c1);
+
 /* Thread `me` of T computes the rows or the columns of C in its part. Each
  * C element is one single-threaded dot product over K whichever the part, so
  * the result does not depend on the scheduling. A weight's rows stay with

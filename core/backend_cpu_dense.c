@@ -45,8 +45,8 @@ static void dense_fwd_part(int me, int T, float *y, float *pre, const float *x,
 }
 
 /* Columns [c0, c1) of g = dy * f'(pre) (with no activation g is dy, and
- * nothing is written), db += their sums (in double, rows in order, as
- * bias_bwd), dw's rows [c0, c1) += g^T x. */
+ * nothing is written), db += their sums (as bias_bwd), dw's rows [c0, c1)
+ * += g^T x. */
 static void dense_wgrad_cols(float *dw, float *db, float *g, const float *dy,
                              const float *x, const float *pre, const float *y, int n, int in,
                              int out, int act, int c0, int c1)
@@ -59,16 +59,7 @@ static void dense_wgrad_cols(float *dw, float *db, float *g, const float *dy,
         }
         src = g;
     }
-    for (int ch0 = c0; ch0 < c1; ch0 += 256) {
-        double acc[256] = {0};
-        int m = c1 - ch0 < 256 ? c1 - ch0 : 256;
-        for (int i = 0; i < n; i++) {
-            const float *row = src + (size_t)i * out + ch0;
-            #pragma omp simd
-            for (int j = 0; j < m; j++) acc[j] += row[j];
-        }
-        for (int j = 0; j < m; j++) db[ch0 + j] += (float)acc[j];
-    }
+    vr_cpu_col_sums(db, src, n, out, c0, c1);
     vr_cpu_sgemm(1, 0, c1 - c0, in, n, 1.0f, src + c0, out, x, in, 1.0f, dw + (size_t)c0 * in,
                  in);
 }
