@@ -106,14 +106,26 @@ void vr_cpu_gemm_part(int me, int T, int ta, int tb, int M, int N, int K, float 
     }
 }
 
+int vr_cpu_gemm_threads(vr_backend *b, double macs)
+{
+    const int T = nthreads(b);
+    if (T > 1 && macs >= GEMM_POOL_MACS) {
+        omp_set_num_threads(T);
+        return 0;
+    }
+    if (T == 1 || macs < GEMM_SPLIT_MACS || omp_in_parallel()) {
+        omp_set_num_threads(1);
+        return 1;
+    }
+    return T;
+}
+
 static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta,
                      float *C, int ldc)
 {
-    const double macs = (double)M * N * K;
-    const int T = nthreads(b);
-    if (T == 1 || macs < GEMM_SPLIT_MACS || macs >= GEMM_POOL_MACS || omp_in_parallel()) {
-        omp_set_num_threads(T > 1 && macs >= GEMM_POOL_MACS ? T : 1);
+    const int T = vr_cpu_gemm_threads(b, (double)M * N * K);
+    if (T <= 1) {
         vr_cpu_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

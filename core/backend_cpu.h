@@ -23,6 +23,11 @@ static inline int vr_cpu_threads(vr_backend *b) { return ((vr_cpu_ctx *)b->ctx)-
  * for each call). */
 enum { GEMM_SPLIT_MACS = 256 * 1024, GEMM_POOL_MACS = 8 * 1024 * 1024 };
 
+/* How a GEMM of MACS multiply-adds runs, by the thresholds above: 0 on
+ * OpenBLAS's own threads, else on that many of ours (1: the calling thread
+ * alone). Sets OpenBLAS's thread count for the calling thread to match. */
+int vr_cpu_gemm_threads(vr_backend *b, double macs);
+
 /* C[M,N] = alpha op(A) op(B) + beta C, row-major, on the calling thread's
  * OpenBLAS. */
 void vr_cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -87,20 +87,6 @@ static void plain_bwd(vr_backend *b, float *dx, float *dw, float *db, float *g,
     if (dx) b->gemm(b, 0, 0, n, in, out, 1.0f, src, out, w, in, 0.0f, dx, in);
 }
 
-/* The thread count a layer of this size runs on, as cpu_gemm decides for
- * its GEMMs; 0: past GEMM_POOL_MACS (the plain ops). */
-static int dense_threads(vr_backend *b, int n, int in, int out)
-{
-    const double macs = (double)n * in * out;
-    const int T = vr_cpu_threads(b);
-    if (macs >= GEMM_POOL_MACS && T > 1) return 0;
-    if (T == 1 || macs < GEMM_SPLIT_MACS || omp_in_parallel()) {
-        omp_set_num_threads(1);   /* OpenBLAS's GEMMs on this thread alone */
-        return 1;
-    }
-    return T;
-}
-
 /* One partial dx per thread: n x in floats each. */
 static size_t cpu_dense_workspace(vr_backend *b, int n, int in, int out)
 {
@@ -111,7 +97,8 @@ static size_t cpu_dense_workspace(vr_backend *b, int n, int in, int out)
 static void cpu_dense_fwd(vr_backend *b, float *y, float *pre, const float *x, const float *w,
                           const float *bias, int n, int in, int out, int act)
 {
-    const int T = dense_threads(b, n, in, out);
+    /* cpu_gemm's choice for the layer's GEMMs (0: the plain ops) */
+    const int T = vr_cpu_gemm_threads(b, (double)n * in * out);
     if (!T) {
         plain_fwd(b, y, pre, x, w, bias, n, in, out, act);
         return;
@@ -165,7 +152,8 @@ static void cpu_dense_bwd(vr_backend *b, float *dx, float *dw, float *db, float 
                           const float *dy, const float *x, const float *pre, const float *y,
                           const float *w, int n, int in, int out, int act, float *ws)
 {
-    const int T = dense_threads(b, n, in, out);
+    /* cpu_gemm's choice for the layer's GEMMs (0: the plain ops) */
+    const int T = vr_cpu_gemm_threads(b, (double)n * in * out);
     if (!T) {
         plain_bwd(b, dx, dw, db, g, dy, x, pre, y, w, n, in, out, act);
         return;

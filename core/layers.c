@@ -423,8 +423,8 @@ void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
             const int d = pair ? i - 1 : i;
             float *mid = other_grad(net, g);        /* the activation's gradient */
             float *dst = d == 0 ? dx : (pair ? other_grad(net, mid) : mid);
-            dense_backward(net, b, w, d, pair ? fused_act(net, d) : VR_DENSE_NO_ACT, dst, mid,
-                           g, d ? net->act[d - 1] : x, n);
+            dense_backward(net, b, w, d, fused_act(net, d), dst, mid, g,
+                           d ? net->act[d - 1] : x, n);
             g = dst;
             i = d;
             continue;
