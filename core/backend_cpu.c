@@ -218,9 +218,6 @@ static void cpu_act_bwd(vr_backend *b, vr_actf f, float *dx, const float *dy,
 
 /* ---- data -------------------------------------------------------------- */
 
-/* dst[j] = 1 if uniform(key, counter, base + j) < src[j] / 255 else 0: the
- * numbers of vr_rng_uniform_at, eight lanes at a time (one scalar Philox
- * per pixel was a fifth of the mlp's step). */
 /* 1 unless each of the four bytes of w is 0 or 255: such a pixel binarises
  * to 0 or 1 whatever its uniform, as every uniform lies in (0, 1) and
  * 255 * (1.0f / 255.0f) is 1.0f. */
@@ -260,6 +257,9 @@ static void pixel_uniforms(float *u, const uint8_t *src, int m, vr_rng_key key,
     for (int j = h + 4 * whole; j < m; j++) u[j] = uniform_or_half(src + j, key, counter, at + j);
 }
 
+/* dst[j] = 1 if uniform(key, counter, base + j) < src[j] / 255 else 0: the
+ * numbers of vr_rng_uniform_at, eight lanes at a time (one scalar Philox
+ * per pixel was a fifth of the mlp's step). */
 static void binarise_row(float *dst, const uint8_t *src, int d, vr_rng_key key,
                          uint64_t counter, uint64_t base)
 {
