@@ -1,16 +1,13 @@
-/* philox_x8.h: eight Philox4x32-10 uniforms at once with AVX2, for the CPU
- * backend's hot loops (dynamic binarisation draws one uniform per pixel).
+/* philox_x8.h: Philox4x32-10 elements eight at a time with AVX2, for the
+ * CPU backend's dynamic binarisation (one uniform per pixel).
  *
- * vr_philox_uniforms(u, k0, k1, counter, base, n) writes
- *     u[j] = vr_philox_uniform_at(k0, k1, counter, base + j)
- * for j < n: exactly the numbers of philox.h (the same integer rounds, the
- * same exact float conversion), eight elements (32 uniforms) per step, the
- * head up to a whole element and the tail one by one.
- * vr_philox_elements(u, k0, k1, counter, e0, off, m) writes the four
- * uniforms of listed elements only (the binarisation skips the elements
- * whose four pixels are all 0 or 255, which need none).
- * Without AVX2 both are scalar loops. tests/unit_rng_simd.c compares them
- * with the scalar definition.
+ * vr_philox_elements(u, k0, k1, counter, e0, off, m) writes, for each listed
+ * element e0 + off[r], its four uniforms u[4 off[r] + k] =
+ * vr_philox_uniform_at(k0, k1, counter, 4 (e0 + off[r]) + k): exactly the
+ * numbers of philox.h (the same integer rounds, the same exact float
+ * conversion). Listing lets the binarisation skip the elements whose four
+ * pixels are all 0 or 255, which need none. Without AVX2 it is the scalar
+ * loop. tests/unit_rng_simd.c compares it with the scalar definition.
  *
  * AVX2 has no 32 x 32 -> 64-bit multiply of all eight lanes: _mm256_mul_epu32
  * multiplies the even lanes, so the odd lanes go through a 32-bit shift and
@@ -73,34 +70,12 @@ static inline void vr_philox_x8_idx(uint32_t k0, uint32_t k1, uint64_t counter,
                     _mm256_loadu_si256((const __m256i *)hi), w);
 }
 
-/* The four words of elements base .. base + 7. */
-static inline void vr_philox_x8(uint32_t k0, uint32_t k1, uint64_t counter, uint64_t base,
-                                __m256i w[4])
-{
-    uint64_t idx[8];
-    for (int j = 0; j < 8; j++) idx[j] = base + (uint64_t)j;
-    vr_philox_x8_idx(k0, k1, counter, idx, w);
-}
-
+/* The uniforms of philox.h's vr_philox_unit, lane by lane. */
 static inline __m256 vr_philox_unit_x8(__m256i w)
 {
     __m256i top = _mm256_srli_epi32(w, 8);                        /* < 2^24: exact */
     return _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(top), _mm256_set1_ps(0.5f)),
                          _mm256_set1_ps(1.0f / 16777216.0f));
-}
-
-/* Uniforms 4 e .. 4 e + 31 in order, e = the 8 elements of w: a 4 x 8 word
- * transpose (uniform 4 e + k is word k of element e). */
-static inline void vr_philox_store32(float *u, const __m256i w[4])
-{
-    __m256i t0 = _mm256_unpacklo_epi32(w[0], w[1]), t1 = _mm256_unpacklo_epi32(w[2], w[3]);
-    __m256i t2 = _mm256_unpackhi_epi32(w[0], w[1]), t3 = _mm256_unpackhi_epi32(w[2], w[3]);
-    __m256i e04 = _mm256_unpacklo_epi64(t0, t1), e15 = _mm256_unpackhi_epi64(t0, t1);
-    __m256i e26 = _mm256_unpacklo_epi64(t2, t3), e37 = _mm256_unpackhi_epi64(t2, t3);
-    _mm256_storeu_ps(u, vr_philox_unit_x8(_mm256_permute2x128_si256(e04, e15, 0x20)));
-    _mm256_storeu_ps(u + 8, vr_philox_unit_x8(_mm256_permute2x128_si256(e26, e37, 0x20)));
-    _mm256_storeu_ps(u + 16, vr_philox_unit_x8(_mm256_permute2x128_si256(e04, e15, 0x31)));
-    _mm256_storeu_ps(u + 24, vr_philox_unit_x8(_mm256_permute2x128_si256(e26, e37, 0x31)));
 }
 
 /* The four uniforms of each element e = w's lanes, in element order: e's
@@ -150,22 +125,6 @@ static inline void vr_philox_elements(float *u, uint32_t k0, uint32_t k1, uint64
         vr_philox_element(k0, k1, counter, e0 + off[r], w);
         for (int k = 0; k < 4; k++) u[4 * (size_t)off[r] + k] = vr_philox_unit(w[k]);
     }
-}
-
-static inline void vr_philox_uniforms(float *u, uint32_t k0, uint32_t k1, uint64_t counter,
-                                      uint64_t base, size_t n)
-{
-    size_t j = 0;
-#ifdef __AVX2__
-    for (; j < n && ((base + j) & 3); j++)   /* up to a whole element */
-        u[j] = vr_philox_uniform_at(k0, k1, counter, base + j);
-    for (; j + 32 <= n; j += 32) {
-        __m256i w[4];
-        vr_philox_x8(k0, k1, counter, (base + j) >> 2, w);
-        vr_philox_store32(u + j, w);
-    }
-#endif
-    for (; j < n; j++) u[j] = vr_philox_uniform_at(k0, k1, counter, base + j);
 }
 
 #endif
