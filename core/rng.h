@@ -41,6 +41,13 @@ void vr_philox(vr_rng_key key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c
 float vr_rng_uniform_at(vr_rng_key key, uint64_t counter, uint64_t i);  /* in (0, 1) */
 float vr_rng_normal_at(vr_rng_key key, uint64_t counter, uint64_t i);   /* N(0, 1) */
 
+/* out[j] = vr_rng_normal_at(key, counter, i0 + j) for j < n, bit for bit,
+ * four at a time. On x86-64 with AVX2 the host's normals take log and cos
+ * from glibc's libmvec (vectorised), so they may differ in the last bit
+ * from philox.h's scalar formula (and from the CUDA backend's) in about
+ * one normal in 10^8. */
+void vr_rng_normals(float *out, size_t n, vr_rng_key key, uint64_t counter, uint64_t i0);
+
 /* A uniform integer in [0, n) drawn from element i of the stream. */
 uint32_t vr_rng_below(vr_rng_key key, uint64_t counter, uint64_t i, uint32_t n);
 

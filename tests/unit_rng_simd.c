@@ -2,7 +2,8 @@
  * backend's gather with dynamic binarisation built on it (which skips the
  * elements whose pixels are all 0 or 255), give exactly the
  * numbers of rng.h's scalar vr_rng_uniform_at: a stream is part of a run's
- * definition (resume, the CUDA backend and old results all rely on it). */
+ * definition (resume, the CUDA backend and old results all rely on it).
+ * Also the host's vectorised normals (rng.h's vr_rng_normals). */
 #include "core/backend.h"
 #include "core/philox_x8.h"
 #include "core/rng.h"
@@ -71,6 +72,52 @@ static uint8_t digit_like(int i)
     return (h >> 28) < 7 ? 0 : (h >> 28) < 11 ? 255 : (uint8_t)(h >> 20);
 }
 
+/* vr_rng_normals: element i0 + j equals vr_rng_normal_at bit for bit (both
+ * are the host's definition), for every length to 19 (short last groups)
+ * from bases that cross 2^32; against philox.h's scalar formula on glibc's
+ * log and cos (what the CUDA backend computes with its own) within one
+ * float ulp, and differing in at most one normal in 10^5 (none seen in
+ * 1.3e7). The backend's normal op, split over threads in groups of four,
+ * gives the same numbers. */
+static void check_normals(vr_backend *b, vr_rng_key key)
+{
+    const uint64_t bases[] = {0, 5, (1ull << 32) - 6};
+    for (size_t q = 0; q < sizeof bases / sizeof bases[0]; q++)
+        for (size_t n = 1; n <= 19; n++) {
+            float z[19];
+            vr_rng_normals(z, n, key, 99, bases[q]);
+            for (size_t j = 0; j < n; j++) {
+                float want = vr_rng_normal_at(key, 99, bases[q] + j);
+                CHECK(memcmp(&z[j], &want, sizeof want) == 0,
+                      "normals base %llu n %zu element %zu: %.9g vs %.9g",
+                      (unsigned long long)bases[q], n, j, z[j], want);
+            }
+        }
+    enum { N = 200003 };
+    float *z = malloc(sizeof(float) * N);
+    vr_rng_normals(z, N, key, 5, 0);
+    int differ = 0;
+    double worst = 0;
+    for (size_t i = 0; i < N; i++) {
+        uint32_t r[4];
+        vr_philox_element(key.k[0], key.k[1], 5, i, r);
+        float s = vr_philox_normal(r[0], r[1]);
+        if (s != z[i]) {
+            differ++;
+            worst = fmax(worst, fabs((double)s - z[i]) / (nextafterf(fabsf(s), INFINITY) - fabsf(s)));
+        }
+    }
+    CHECK(differ <= 2 && worst <= 1.0, "normals: %d of %d differ from glibc's scalar, worst %.3g ulp",
+          differ, N, worst);
+    float *o = malloc(sizeof(float) * N);
+    b->normal(b, o, N, key, 5);
+    CHECK(memcmp(o, z, sizeof(float) * N) == 0, "the backend's normals differ from vr_rng_normals");
+    b->normal(b, o, 640, key, 5);  /* the mlp's 64 x 10 */
+    CHECK(memcmp(o, z, sizeof(float) * 640) == 0, "640 normals differ");
+    free(z);
+    free(o);
+}
+
 int main(void)
 {
     vr_rng_key key = vr_rng_make_key(42, VR_RNG_BINARIZE);
@@ -93,6 +140,7 @@ int main(void)
     check_gather(b, key, pixels, ROWS, 784, "digit-like");
     check_gather(b, key, pixels, ROWS, 787, "digit-like, rows off elements");
     check_gather(b, key, pixels, ROWS, 3, "digit-like, short rows");
+    check_normals(b, vr_rng_make_key(3, VR_RNG_NOISE));
     b->destroy(b);
     free(pixels);
     return check_result();
