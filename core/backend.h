@@ -108,6 +108,13 @@ struct vr_backend {
     void (*dense_bwd)(vr_backend *b, float *dx, float *dw, float *db, float *g,
                       const float *dy, const float *x, const float *pre, const float *y,
                       const float *w, int n, int in, int out, int act, float *ws);
+    /* Optional (NULL where the backend has no host threads of its own):
+     * fn(ctx, r0, r1) for parts [r0, r1) that cover [0, n), run at once on
+     * the backend's threads. The ops fn calls run on its thread alone. The
+     * layer code runs a chain of small dense layers this way, each thread
+     * through the chain on its own rows of the batch, where splitting each
+     * layer's GEMM between the threads would cost more than it saves. */
+    void (*for_rows)(vr_backend *b, int n, void (*fn)(void *ctx, int r0, int r1), void *ctx);
     /* y[n, c, hw] += bias[c];  db[c] += sum over n, hw of dy[n, c, hw]. */
     void (*bias_fwd)(vr_backend *b, float *y, const float *bias, int n, int c, int hw);
     void (*bias_bwd)(vr_backend *b, float *db, const float *dy, int n, int c, int hw);

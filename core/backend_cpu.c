@@ -109,11 +109,15 @@ void vr_cpu_gemm_part(int me, int T, int ta, int tb, int M, int N, int K, float 
 int vr_cpu_gemm_threads(vr_backend *b, double macs)
 {
     const int T = nthreads(b);
+    if (omp_in_parallel()) {   /* inside for_rows: this thread alone */
+        omp_set_num_threads(1);
+        return 1;
+    }
     if (T > 1 && macs >= GEMM_POOL_MACS) {
         omp_set_num_threads(T);
         return 0;
     }
-    if (T == 1 || macs < GEMM_SPLIT_MACS || omp_in_parallel()) {
+    if (T == 1 || macs < GEMM_SPLIT_MACS) {
         omp_set_num_threads(1);
         return 1;
     }
@@ -132,6 +136,20 @@ static void cpu_gemm(vr_backend *b, int ta, int tb, int M, int N, int K, float a
     #pragma omp parallel num_threads(T)
     vr_cpu_gemm_part(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A,
                      lda, B, ldb, beta, C, ldc);
+}
+
+static void cpu_for_rows(vr_backend *b, int n, void (*fn)(void *ctx, int r0, int r1), void *ctx)
+{
+    const int T = nthreads(b) < n ? nthreads(b) : (n > 0 ? n : 1);
+    if (T == 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    #pragma omp parallel num_threads(T)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        fn(ctx, n * me / nt, n * (me + 1) / nt);
+    }
 }
 
 static void cpu_bias_fwd(vr_backend *b, float *y, const float *bias, int n, int c, int hw)
@@ -487,6 +505,7 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     b->upload = cpu_move; b->download = cpu_move;
     b->fill = cpu_fill; b->copy = cpu_copy;
     b->gemm = cpu_gemm;
+    b->for_rows = cpu_for_rows;
     b->bias_fwd = cpu_bias_fwd; b->bias_bwd = cpu_bias_bwd;
     b->act_fwd = cpu_act_fwd; b->act_bwd = cpu_act_bwd;
     b->gather = cpu_gather; b->normal = cpu_normal;

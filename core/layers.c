@@ -1,6 +1,7 @@
 /* layers.c: forward and backward of every layer kind, and the network chain.
  * Parameter gradients accumulate (+=); activation gradients are written (=). */
 #include "layers.h"
+#include "layers_rows.h"
 
 #include <math.h>
 #include <string.h>
@@ -358,9 +359,7 @@ void vr_net_release(vr_net *net, vr_backend *b)
     net->grad_a = net->grad_b = net->ws = NULL;
 }
 
-/* The activation after dense layer i that the backend's dense ops fuse
- * with it, or VR_DENSE_NO_ACT. */
-static int fused_act(const vr_net *net, int i)
+int vr_net_fused_act(const vr_net *net, int i)
 {
     vr_actf f;
     if (i + 1 < net->n_layers && actf_of(net->layers[i + 1].kind, &f)) return (int)f;
@@ -373,10 +372,14 @@ const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
     const float *cur = x;
     for (int i = 0; i < net->n_layers; i++) {
         const vr_layer *l = &net->layers[i];
-        if (l->kind == VR_LAYER_RESHAPE) {
+        const int end = vr_row_run_end(net, b, i, n);
+        if (end >= 0) {
+            vr_row_run_forward(net, b, w, i, end, cur, n);
+            i = end;
+        } else if (l->kind == VR_LAYER_RESHAPE) {
             net->act[i] = (float *)cur;  /* an alias: no copy, no allocation */
         } else if (l->kind == VR_LAYER_DENSE && b->dense_fwd) {
-            const int act = fused_act(net, i);
+            const int act = vr_net_fused_act(net, i);
             float *y = act == VR_DENSE_NO_ACT ? NULL : net->act[i + 1];
             b->dense_fwd(b, y, net->act[i], cur, w->params + l->w_off, w->params + l->b_off, n,
                          (int)vr_shape_size(l->in), l->out.c, act);
@@ -409,21 +412,38 @@ static float *other_grad(vr_net *net, const float *g)
 void vr_net_backward(vr_net *net, vr_backend *b, const vr_weights *w,
                      const float *x, const float *dy, float *dx, int n)
 {
+    /* run_at[e]: the first layer of the row run that ends at layer e */
+    int run_at[VR_MAX_LAYERS];
+    for (int i = 0; i < net->n_layers; i++) run_at[i] = -1;
+    for (int i = 0; i < net->n_layers; i++) {
+        const int end = vr_row_run_end(net, b, i, n);
+        if (end >= 0) {
+            run_at[end] = i;
+            i = end;
+        }
+    }
     const float *g = dy;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const vr_layer *l = &net->layers[i];
+        if (run_at[i] >= 0) {
+            const int first = run_at[i];
+            g = vr_row_run_backward(net, b, w, first, i, first ? net->act[first - 1] : x, g,
+                                    dx, n);
+            i = first;
+            continue;
+        }
         if (l->kind == VR_LAYER_RESHAPE) {
             if (i == 0 && dx) b->copy(b, dx, g, (size_t)n * vr_shape_size(l->in));
             continue;  /* the gradient passes through unchanged */
         }
         /* an activation whose dense layer the forward fused with it */
         int pair = b->dense_bwd && i > 0 && net->layers[i - 1].kind == VR_LAYER_DENSE &&
-                   fused_act(net, i - 1) != VR_DENSE_NO_ACT;
+                   vr_net_fused_act(net, i - 1) != VR_DENSE_NO_ACT;
         if (pair || (l->kind == VR_LAYER_DENSE && b->dense_bwd)) {
             const int d = pair ? i - 1 : i;
             float *mid = other_grad(net, g);        /* the activation's gradient */
             float *dst = d == 0 ? dx : (pair ? other_grad(net, mid) : mid);
-            dense_backward(net, b, w, d, fused_act(net, d), dst, mid, g,
+            dense_backward(net, b, w, d, vr_net_fused_act(net, d), dst, mid, g,
                            d ? net->act[d - 1] : x, n);
             g = dst;
             i = d;
