@@ -519,6 +519,7 @@ int vr_backend_cpu_create(vr_backend **out, int threads, vr_err *err)
     vr_cpu_fill_lik_ops(b);
     vr_cpu_fill_vae_ops(b);
     vr_cpu_fill_dense_ops(b);
+    vr_cpu_fill_sparse_ops(b);
     *out = b;
     return 0;
 }

@@ -61,5 +61,6 @@ void vr_cpu_fill_layer_ops(vr_backend *b);
 void vr_cpu_fill_lik_ops(vr_backend *b);
 void vr_cpu_fill_vae_ops(vr_backend *b);   /* backend_cpu_vae.c: objectives, IWAE */
 void vr_cpu_fill_dense_ops(vr_backend *b); /* backend_cpu_dense.c: fused dense layers */
+void vr_cpu_fill_sparse_ops(vr_backend *b); /* backend_cpu_sparse.c: sparse inputs */
 
 #endif

@@ -319,6 +319,15 @@ void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
 
 /* ---- the network ---------------------------------------------------------- */
 
+/* Whether layer 0 may run on the index of the input's nonzeros: a dense
+ * layer on an input wide enough for the index to pay (an image, not a
+ * latent code). */
+static int sparse_input(const vr_net *net, const vr_backend *b)
+{
+    return net->n_layers > 0 && net->layers[0].kind == VR_LAYER_DENSE && b->sparse_index &&
+           b->dense_fwd && b->dense_bwd && vr_shape_size(net->in) >= 64;
+}
+
 int vr_net_plan(vr_net *net, vr_backend *b, int max_n, vr_err *err)
 {
     size_t widest = vr_shape_size(net->in);
@@ -335,6 +344,12 @@ int vr_net_plan(vr_net *net, vr_backend *b, int max_n, vr_err *err)
         if (l->kind == VR_LAYER_RESHAPE) continue;  /* aliases its input */
         net->act[i] = b->alloc(b, sizeof(float) * sz * max_n);
         if (!net->act[i]) goto oom;
+    }
+    if (sparse_input(net, b)) {
+        const int in = (int)vr_shape_size(net->in), out = net->layers[0].out.c;
+        size_t ws = b->sparse_workspace(b, max_n, in, out);
+        if (ws > net->ws_len) net->ws_len = ws;
+        if (!(net->xs = b->alloc(b, sizeof(float) * b->sparse_size(b, max_n, in)))) goto oom;
     }
     net->grad_a = b->alloc(b, sizeof(float) * widest * max_n);
     net->grad_b = b->alloc(b, sizeof(float) * widest * max_n);
@@ -356,7 +371,9 @@ void vr_net_release(vr_net *net, vr_backend *b)
     if (net->grad_a) b->free(b, net->grad_a);
     if (net->grad_b) b->free(b, net->grad_b);
     if (net->ws) b->free(b, net->ws);
-    net->grad_a = net->grad_b = net->ws = NULL;
+    if (net->xs) b->free(b, net->xs);
+    net->grad_a = net->grad_b = net->ws = net->xs = NULL;
+    net->x_sparse = 0;
 }
 
 int vr_net_fused_act(const vr_net *net, int i)
@@ -366,10 +383,29 @@ int vr_net_fused_act(const vr_net *net, int i)
     return VR_DENSE_NO_ACT;
 }
 
+/* Dense layer i and the activation after it (which the backend fuses),
+ * on the index of x's nonzeros where layer 0 can use it; returns the index
+ * of the last layer run. */
+static int dense_forward(vr_net *net, vr_backend *b, const vr_weights *w, int i,
+                         const float *x, int n)
+{
+    const vr_layer *l = &net->layers[i];
+    const int act = vr_net_fused_act(net, i), in = (int)vr_shape_size(l->in);
+    float *y = act == VR_DENSE_NO_ACT ? NULL : net->act[i + 1];
+    const float *wt = w->params + l->w_off, *bias = w->params + l->b_off;
+    if (i == 0 && net->xs) net->x_sparse = b->sparse_index(b, net->xs, x, n, in);
+    if (i == 0 && net->x_sparse)
+        b->dense_fwd_sparse(b, y, net->act[i], net->xs, wt, bias, n, in, l->out.c, act, net->ws);
+    else
+        b->dense_fwd(b, y, net->act[i], x, wt, bias, n, in, l->out.c, act);
+    return y ? i + 1 : i;  /* the activation's output is written too */
+}
+
 const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
                             const float *x, int n)
 {
     const float *cur = x;
+    net->x_sparse = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const vr_layer *l = &net->layers[i];
         const int end = vr_row_run_end(net, b, i, n);
@@ -379,11 +415,7 @@ const float *vr_net_forward(vr_net *net, vr_backend *b, const vr_weights *w,
         } else if (l->kind == VR_LAYER_RESHAPE) {
             net->act[i] = (float *)cur;  /* an alias: no copy, no allocation */
         } else if (l->kind == VR_LAYER_DENSE && b->dense_fwd) {
-            const int act = vr_net_fused_act(net, i);
-            float *y = act == VR_DENSE_NO_ACT ? NULL : net->act[i + 1];
-            b->dense_fwd(b, y, net->act[i], cur, w->params + l->w_off, w->params + l->b_off, n,
-                         (int)vr_shape_size(l->in), l->out.c, act);
-            if (y) i++;  /* the activation's output is written too */
+            i = dense_forward(net, b, w, i, cur, n);
         } else {
             vr_layer_forward(l, b, w, net->act[i], cur, n, net->ws, net->cache[i]);
         }
@@ -400,8 +432,13 @@ static void dense_backward(vr_net *net, vr_backend *b, const vr_weights *w, int 
 {
     const vr_layer *l = &net->layers[i];
     const float *y = act == VR_DENSE_NO_ACT ? NULL : net->act[i + 1];
-    b->dense_bwd(b, dst, w->grads + l->w_off, w->grads + l->b_off, g, dy, x, net->act[i], y,
-                 w->params + l->w_off, n, (int)vr_shape_size(l->in), l->out.c, act, net->ws);
+    float *dw = w->grads + l->w_off, *db = w->grads + l->b_off;
+    if (i == 0 && !dst && net->x_sparse)
+        b->dense_wgrad_sparse(b, dw, db, g, dy, net->xs, net->act[i], y, n,
+                              (int)vr_shape_size(l->in), l->out.c, act, net->ws);
+    else
+        b->dense_bwd(b, dst, dw, db, g, dy, x, net->act[i], y, w->params + l->w_off, n,
+                     (int)vr_shape_size(l->in), l->out.c, act, net->ws);
 }
 
 static float *other_grad(vr_net *net, const float *g)

@@ -101,6 +101,10 @@ typedef struct {
     float *grad_a, *grad_b;     /* ping-pong activation gradients [max_n, max act] */
     float *ws;                  /* conv workspace shared by the layers */
     size_t ws_len;
+    float *xs;                  /* the index of the input's nonzeros, where the
+                                   first layer is dense and the backend has the
+                                   sparse ops (backend.h); else NULL */
+    int x_sparse;               /* the last forward ran layer 0 on xs */
 } vr_net;
 
 /* Starts a network whose input has per-sample shape IN. */

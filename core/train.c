@@ -525,8 +525,12 @@ int vr_trainer_run(vr_trainer *t, const vr_run_hooks *hooks, vr_err *err)
         vr_trainer_step(t);
         if (t->step == t->kill_step) raise(SIGKILL);
         if (t->step == t->poison_step) {
+            /* the last parameter (the decoder's last bias, or a log-scale)
+             * reaches every loss; the first, an encoder weight, does not
+             * where its pixel is zero in the whole batch (the sparse input
+             * path never reads it) */
             float nan = NAN;
-            t->b->upload(t->b, t->params, &nan, sizeof nan);
+            t->b->upload(t->b, t->params + t->n_params - 1, &nan, sizeof nan);
         }
         int last = t->step == s->train.steps;
         if (t->step % s->train.log_every == 0 || last) {
