@@ -37,41 +37,81 @@
 
 /* Past this fraction of nonzeros (1 / SPARSE_DIV) the GEMMs are faster. */
 enum { SPARSE_DIV = 3 };
-/* Entries past cap that index_row may write (and then refuse). */
-enum { SPARSE_SLACK = 8 };
+/* Entries past cap that index_row may write (and then refuse), and the
+ * gap between two parts' regions: a cache line or more, so that no line
+ * is written by two threads (which cost more than the indexing). */
+enum { SPARSE_SLACK = 8, SPARSE_GAP = 32 };
+/* The index is built in at most this many parts (one a thread). */
+enum { VR_CPU_MAX_PARTS = 64 };
 
-/* The index in a float buffer (ints stored as int32): a header, then the
- * nonzeros by rows (CSR) and by columns (CSC), each with its values. */
+/* The index in a float buffer (ints stored as int32): a header, the
+ * nonzeros by rows (CSR) and by columns (CSC), each with its values, and
+ * the parts' row and column pointers. It is built in parts of the rows,
+ * one a thread (T = vr_cpu_threads), each writing only its own regions:
+ * part t's entries start at lo_t + t SPARSE_GAP in col, val, row and cval
+ * (lo_t = cap * its first row / n, cap_t = its share of cap, SPARSE_SLACK
+ * more for index_row); its block of the pointer array holds
+ *   pcol [in + 1]: column j's entries are pcol[j] to pcol[j + 1] of row
+ *                  and cval (rows ascending);
+ *   prow [rows + 1]: its i-th row's are prow[i] to prow[i + 1] of col and
+ *                  val (columns ascending).
+ * A column's entries, part after part, run over the batch in order. */
 typedef struct {
-    int *hdr;                   /* nnz, binary (every value 1), sparse */
-    int *rowptr, *col;          /* rowptr [n + 1], col [cap] */
+    int *hdr;                   /* binary (every value 1), refused (a part
+                                   went over its cap), parts */
+    int *col;                   /* [cap + T * SPARSE_GAP] */
     float *val;
-    int *colptr, *row;          /* colptr [in + 1], row [cap] */
+    int *row;
     float *cval;
+    int *ptrs;                  /* [T, part_ptrs] */
+    int n, in;
 } sp_index;
 
-/* The most nonzeros an index takes; its arrays have SPARSE_SLACK more. */
+/* The most nonzeros an index takes. */
 static size_t sp_cap(int n, int in) { return (size_t)n * in / SPARSE_DIV; }
+
+static size_t round16(size_t k) { return (k + 15) / 16 * 16; }
+
+static size_t part_ptrs(int n, int in) { return round16((size_t)in + 1) + round16((size_t)n + 1) + 16; }
+
+static size_t sp_len(int n, int in, int T)
+{
+    const size_t ent = sp_cap(n, in) + (size_t)T * SPARSE_GAP;
+    return 16 + 4 * ent + (size_t)T * part_ptrs(n, in);
+}
 
 static size_t cpu_sparse_size(vr_backend *b, int n, int in)
 {
-    (void)b;
-    return 3 + (size_t)(n + 1) + (size_t)(in + 1) + 4 * (sp_cap(n, in) + SPARSE_SLACK);
+    return sp_len(n, in, vr_cpu_threads(b));
 }
 
-static sp_index sp_view(float *xs, int n, int in)
+static sp_index sp_view(vr_backend *b, const void *xs, int n, int in)
 {
     sp_index s;
-    const size_t cap = sp_cap(n, in) + SPARSE_SLACK;
+    const size_t ent = sp_cap(n, in) + (size_t)vr_cpu_threads(b) * SPARSE_GAP;
     s.hdr = (int *)xs;
-    s.rowptr = s.hdr + 3;
-    s.col = s.rowptr + n + 1;
-    s.val = (float *)(s.col + cap);
-    s.colptr = (int *)(s.val + cap);
-    s.row = s.colptr + in + 1;
-    s.cval = (float *)(s.row + cap);
+    s.col = s.hdr + 16;
+    s.val = (float *)(s.col + ent);
+    s.row = (int *)(s.val + ent);
+    s.cval = (float *)(s.row + ent);
+    s.ptrs = (int *)(s.cval + ent);
+    s.n = n;
+    s.in = in;
     return s;
 }
+
+static int *part_cols(const sp_index *s, int t)
+{
+    return s->ptrs + (size_t)t * part_ptrs(s->n, s->in);
+}
+
+static int *part_rows(const sp_index *s, int t)
+{
+    return part_cols(s, t) + round16((size_t)s->in + 1);
+}
+
+/* Part t of T's rows. */
+static int part_row0(int n, int t, int T) { return (int)((long)n * t / T); }
 
 #ifdef __AVX2__
 /* For each 8-bit mask, the positions of its set bits in order, a nibble
@@ -114,7 +154,8 @@ static const uint32_t pack_lanes[256] = {
 
 /* Appends row x [in]'s nonzeros to col/val from *nnz, counts them in
  * cnt[j] (column j's count) and clears *binary at a value other than 1;
- * returns 0 if cap is reached. With AVX2, eight pixels at a time without
+ * returns 0 if that would pass index cap (SPARSE_SLACK entries after it
+ * may be written). With AVX2, eight pixels at a time without
  * a branch per nonzero (the scalar loop mispredicted once per eight
  * pixels: 30 us a batch): pack_lanes's permutation for the compare mask
  * packs the nonzero lanes first, and all eight lanes are stored (the slack
@@ -159,93 +200,158 @@ static int index_row(const sp_index *s, const float *x, int in, size_t *nnz, siz
     return 1;
 }
 
-/* The CSC copy of the CSR one, colptr holding the column counts shifted
- * by one: a counting sort, so that rows ascend in each column and a
- * column's sum runs over the batch in order. */
-static void index_columns(const sp_index *s, int n, int in)
+/* Part me (rows [r0, r1), entries from base, at most cap_t): CSR, then
+ * CSC by a counting sort on the column counts index_row keeps in pcol
+ * (shifted by one), so that rows ascend in each column; returns 0 if the
+ * part went over cap_t. */
+static int index_part(const sp_index *s, const float *x, int me, int r0, int r1, size_t base,
+                      size_t cap_t, int *binary)
 {
-    for (int j = 0; j < in; j++) s->colptr[j + 1] += s->colptr[j];
-    for (int r = 0; r < n; r++)
-        for (int k = s->rowptr[r]; k < s->rowptr[r + 1]; k++) {
-            const int at = s->colptr[s->col[k]]++;
-            s->row[at] = r;
-            s->cval[at] = s->val[k];
+    const int in = s->in;
+    int *pc = part_cols(s, me), *pr = part_rows(s, me);
+    memset(pc, 0, sizeof(int) * (size_t)(in + 1));
+    size_t k = base;
+    for (int r = r0; r < r1; r++) {
+        pr[r - r0] = (int)k;
+        if (!index_row(s, x + (size_t)r * in, in, &k, base + cap_t, pc + 1, binary)) return 0;
+    }
+    pr[r1 - r0] = (int)k;
+    pc[0] = (int)base;
+    for (int j = 0; j < in; j++) pc[j + 1] += pc[j];
+    for (int r = r0; r < r1; r++)
+        for (int e = pr[r - r0]; e < pr[r - r0 + 1]; e++) {
+            const int pos = pc[s->col[e]]++;
+            s->row[pos] = r;
+            s->cval[pos] = s->val[e];
         }
-    for (int j = in; j > 0; j--) s->colptr[j] = s->colptr[j - 1];
-    s->colptr[0] = 0;
+    for (int j = in; j > 0; j--) pc[j] = pc[j - 1];
+    pc[0] = (int)base;
+    return 1;
+}
+
+static void index_rows(int me, int T, const sp_index *s, const float *x)
+{
+    const size_t cap = sp_cap(s->n, s->in);
+    const int r0 = part_row0(s->n, me, T), r1 = part_row0(s->n, me + 1, T);
+    const size_t lo = cap * (size_t)r0 / (size_t)s->n, hi = cap * (size_t)r1 / (size_t)s->n;
+    int binary = 1;
+    if (!index_part(s, x, me, r0, r1, lo + (size_t)me * SPARSE_GAP, hi - lo, &binary)) {
+        #pragma omp atomic write
+        s->hdr[1] = 1;
+    }
+    if (!binary) {
+        #pragma omp atomic write
+        s->hdr[0] = 0;
+    }
 }
 
 static int cpu_sparse_index(vr_backend *b, void *xs, const float *x, int n, int in)
 {
-    (void)b;
-    sp_index s = sp_view(xs, n, in);
-    const size_t cap = sp_cap(n, in);
-    size_t nnz = 0;
-    int binary = 1;
-    s.hdr[2] = 0;
-    memset(s.colptr, 0, sizeof(int) * (size_t)(in + 1));
-    for (int r = 0; r < n; r++) {
-        s.rowptr[r] = (int)nnz;
-        if (!index_row(&s, x + (size_t)r * in, in, &nnz, cap, s.colptr + 1, &binary)) return 0;
+    const sp_index s = sp_view(b, xs, n, in);
+    int T = vr_cpu_threads(b) < n ? vr_cpu_threads(b) : 1;
+    if (T > VR_CPU_MAX_PARTS) T = VR_CPU_MAX_PARTS;
+    s.hdr[0] = 1;
+    s.hdr[1] = 0;
+    s.hdr[2] = T;
+    #pragma omp parallel num_threads(T) if (T > 1 && !omp_in_parallel())
+    {
+        /* a team smaller than asked for takes the parts in turn */
+        for (int t = omp_get_thread_num(); t < T; t += omp_get_num_threads())
+            index_rows(t, T, &s, x);
     }
-    s.rowptr[n] = (int)nnz;
-    index_columns(&s, n, in);
-    s.hdr[0] = (int)nnz;
-    s.hdr[1] = binary;
-    s.hdr[2] = 1;
-    return 1;
+    return !s.hdr[1];
 }
 
 /* ---- the accumulation: acc = sum over k of val[k] * M[idx[k], :NV*8] ---- */
 
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
+/* Entries [k0, k1) of idx and val. */
+typedef struct {
+    int k0, k1;
+} span;
+
 static inline __attribute__((always_inline)) void sum_rows_nv(
-    float *out, const int NV, const int *idx, const float *val, int k0, int k1,
+    float *out, const int NV, const int *idx, const float *val, const span *sp, int ns,
     const float *M, int ld, int binary)
 {
     /* unrolled, so that acc lives in registers (NV is a constant here) */
     v8 acc[8];
     #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) acc[v] = (v8){0};
-    if (binary) {
-        for (int k = k0; k < k1; k++) {
-            const v8 *src = (const v8 *)(M + (size_t)idx[k] * ld);
-            #pragma GCC unroll 8
-            for (int v = 0; v < NV; v++) acc[v] += src[v];
-        }
-    } else {
-        for (int k = k0; k < k1; k++) {
-            const v8 *src = (const v8 *)(M + (size_t)idx[k] * ld);
-            const float a = val[k];
-            #pragma GCC unroll 8
-            for (int v = 0; v < NV; v++) acc[v] += a * src[v];
+    for (int i = 0; i < ns; i++) {
+        if (binary) {
+            for (int k = sp[i].k0; k < sp[i].k1; k++) {
+                const v8 *src = (const v8 *)(M + (size_t)idx[k] * ld);
+                #pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) acc[v] += src[v];
+            }
+        } else {
+            for (int k = sp[i].k0; k < sp[i].k1; k++) {
+                const v8 *src = (const v8 *)(M + (size_t)idx[k] * ld);
+                const float a = val[k];
+                #pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) acc[v] += a * src[v];
+            }
         }
     }
     #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) ((v8 *)out)[v] = acc[v];
 }
 
-/* out [mp] = sum over k in [k0, k1) of val[k] * M[idx[k], 0:mp), in
- * chunks of up to 64 floats, each held in registers through the sum. */
-static void sum_rows(float *out, int mp, const int *idx, const float *val, int k0, int k1,
-                     const float *M, int ld, int binary)
+/* out [mp] = sum over the entries k of spans sp[0..ns), in order, of
+ * val[k] * M[idx[k], 0:mp), in chunks of up to 64 floats, each held in
+ * registers through the sum. */
+static void sum_rows(float *out, int mp, const int *idx, const float *val, const span *sp,
+                     int ns, const float *M, int ld, int binary)
 {
     for (int c = 0; c < mp; c += 64) {
         const int nv = (mp - c < 64 ? mp - c : 64) / 8;
         float *o = out + c;
         const float *m = M + c;
         switch (nv) {
-        case 1: sum_rows_nv(o, 1, idx, val, k0, k1, m, ld, binary); break;
-        case 2: sum_rows_nv(o, 2, idx, val, k0, k1, m, ld, binary); break;
-        case 3: sum_rows_nv(o, 3, idx, val, k0, k1, m, ld, binary); break;
-        case 4: sum_rows_nv(o, 4, idx, val, k0, k1, m, ld, binary); break;
-        case 5: sum_rows_nv(o, 5, idx, val, k0, k1, m, ld, binary); break;
-        case 6: sum_rows_nv(o, 6, idx, val, k0, k1, m, ld, binary); break;
-        case 7: sum_rows_nv(o, 7, idx, val, k0, k1, m, ld, binary); break;
-        default: sum_rows_nv(o, 8, idx, val, k0, k1, m, ld, binary); break;
+        case 1: sum_rows_nv(o, 1, idx, val, sp, ns, m, ld, binary); break;
+        case 2: sum_rows_nv(o, 2, idx, val, sp, ns, m, ld, binary); break;
+        case 3: sum_rows_nv(o, 3, idx, val, sp, ns, m, ld, binary); break;
+        case 4: sum_rows_nv(o, 4, idx, val, sp, ns, m, ld, binary); break;
+        case 5: sum_rows_nv(o, 5, idx, val, sp, ns, m, ld, binary); break;
+        case 6: sum_rows_nv(o, 6, idx, val, sp, ns, m, ld, binary); break;
+        case 7: sum_rows_nv(o, 7, idx, val, sp, ns, m, ld, binary); break;
+        default: sum_rows_nv(o, 8, idx, val, sp, ns, m, ld, binary); break;
         }
     }
+}
+
+/* Column j's entries, part by part (at most VR_CPU_MAX_PARTS); returns the
+ * number of spans. */
+static int column_spans(span *sp, const sp_index *s, int j)
+{
+    for (int t = 0; t < s->hdr[2]; t++) {
+        const int *pc = part_cols(s, t);
+        sp[t] = (span){pc[j], pc[j + 1]};
+    }
+    return s->hdr[2];
+}
+
+/* Row r's entries. */
+static span row_span(const sp_index *s, int r)
+{
+    const int T = s->hdr[2];
+    int t = (int)((long)r * T / s->n);   /* part_row0(n, t, T) <= r, give or take one */
+    while (t > 0 && part_row0(s->n, t, T) > r) t--;
+    while (t + 1 < T && part_row0(s->n, t + 1, T) <= r) t++;
+    const int *pr = part_rows(s, t), i = r - part_row0(s->n, t, T);
+    return (span){pr[i], pr[i + 1]};
+}
+
+/* Whether a pixel of [j0, j1) is nonzero somewhere in the batch. */
+static int pixels_on(const sp_index *s, int j0, int j1)
+{
+    for (int t = 0; t < s->hdr[2]; t++) {
+        const int *pc = part_cols(s, t);
+        if (pc[j1] > pc[j0]) return 1;
+    }
+    return 0;
 }
 
 #ifdef __AVX2__
@@ -295,11 +401,11 @@ static int sparse_threads(vr_backend *b)
 /* WT[j, 0:mp) = W[c0 + o, j] (0 past m) for the pixels j that are nonzero
  * somewhere in the batch; the others are never read. */
 static void transpose_rows(float *wt, int mp, const float *w, int in, int c0, int m,
-                           const int *colptr)
+                           const sp_index *s)
 {
     for (int jb = 0; jb < in; jb += 8) {
         const int jn = in - jb < 8 ? in - jb : 8;
-        if (colptr[jb + jn] == colptr[jb]) continue;   /* eight pixels all zero */
+        if (!pixels_on(s, jb, jb + jn)) continue;   /* eight pixels all zero */
         int o = 0;
 #ifdef __AVX2__
         for (; jn == 8 && o + 8 <= m; o += 8) {
@@ -327,9 +433,10 @@ static void sparse_fwd_part(int me, int T, float *y, float *pre, const sp_index 
     if (m <= 0) return;
     const int mp = pad8(m);
     float *wt = ws + (size_t)me * part_floats(n, in, out), *acc = wt + (size_t)in * mp;
-    transpose_rows(wt, mp, w, in, c0, m, s->colptr);
+    transpose_rows(wt, mp, w, in, c0, m, s);
     for (int r = 0; r < n; r++) {
-        sum_rows(acc, mp, s->col, s->val, s->rowptr[r], s->rowptr[r + 1], wt, mp, s->hdr[1]);
+        const span sp = row_span(s, r);
+        sum_rows(acc, mp, s->col, s->val, &sp, 1, wt, mp, s->hdr[0]);
         float *p = pre + (size_t)r * out + c0;
         #pragma omp simd
         for (int o = 0; o < m; o++) p[o] = acc[o] + bias[c0 + o];
@@ -342,7 +449,7 @@ static void cpu_dense_fwd_sparse(vr_backend *b, float *y, float *pre, const void
                                  const float *w, const float *bias, int n, int in, int out,
                                  int act, float *ws)
 {
-    const sp_index s = sp_view((float *)xs, n, in);
+    const sp_index s = sp_view(b, xs, n, in);
     const int T = sparse_threads(b);
     #pragma omp parallel num_threads(T) if (T > 1)
     sparse_fwd_part(omp_get_thread_num(), omp_get_num_threads(), y, pre, &s, w, bias, n, in,
@@ -398,10 +505,12 @@ static void sparse_wgrad_part(int me, int T, float *dw, float *db, float *g, con
     }
     for (int jb = 0; jb < in; jb += 8) {
         const int jn = in - jb < 8 ? in - jb : 8;
-        if (s->colptr[jb + jn] == s->colptr[jb]) continue;
-        for (int jj = 0; jj < jn; jj++)
-            sum_rows(S + (size_t)jj * mp, mp, s->row, s->cval, s->colptr[jb + jj],
-                     s->colptr[jb + jj + 1], G, mp, s->hdr[1]);
+        if (!pixels_on(s, jb, jb + jn)) continue;
+        for (int jj = 0; jj < jn; jj++) {
+            span sp[VR_CPU_MAX_PARTS];
+            const int ns = column_spans(sp, s, jb + jj);
+            sum_rows(S + (size_t)jj * mp, mp, s->row, s->cval, sp, ns, G, mp, s->hdr[0]);
+        }
         add_transposed(dw, in, c0, m, jb, jn, S, mp);
     }
 }
@@ -410,7 +519,7 @@ static void cpu_dense_wgrad_sparse(vr_backend *b, float *dw, float *db, float *g
                                    const float *dy, const void *xs, const float *pre,
                                    const float *y, int n, int in, int out, int act, float *ws)
 {
-    const sp_index s = sp_view((float *)xs, n, in);
+    const sp_index s = sp_view(b, xs, n, in);
     const int T = sparse_threads(b);
     #pragma omp parallel num_threads(T) if (T > 1)
     sparse_wgrad_part(omp_get_thread_num(), omp_get_num_threads(), dw, db, g, dy, &s, pre, y,
