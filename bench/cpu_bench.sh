@@ -308,6 +308,28 @@ for m in $MODELS; do
         echo "  $m $key: ${R[$m,$key]}${NOTE[$m,$key]} (shared:${SH[$m,$key]:- none}; not shared:${SP[$m,$key]:- none}, median $(median ${SP[$m,$key]:-}))"
     done
 done
+# Load from outside hits a round's two programs alike more than it hits
+# different rounds, so the ratio within each round is steadier than the
+# ratio of the medians: every round counts here, shared cache or not.
+echo
+echo "vaerun / PyTorch round by round (each vaerun rate over the PyTorch rate of its round, OPENBLAS=1; all rounds):"
+for m in $MODELS; do
+    for t in 1 2; do
+        p=p${t}1
+        # shellcheck disable=SC2086
+        "$PY" - "$m" "$t" "${S[$m,v$t]}" "${S[$m,$p]}" <<'PYEOF'
+import math, statistics, sys
+m, t = sys.argv[1], sys.argv[2]
+v, p = [float(a) for a in sys.argv[3].split()], [float(a) for a in sys.argv[4].split()]
+r = [a / b for a, b in zip(v, p) if not (math.isnan(a) or math.isnan(b) or b == 0)]
+if r:
+    print("  %s T=%s: median %.2f, range %.2f-%.2f over %d rounds (%s)" % (
+        m, t, statistics.median(r), min(r), max(r), len(r), " ".join("%.2f" % x for x in r)))
+else:
+    print("  %s T=%s: no round with both rates" % (m, t))
+PYEOF
+    done
+done
 fi
 
 declare -A I
