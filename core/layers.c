@@ -324,8 +324,10 @@ void vr_layer_backward(const vr_layer *l, vr_backend *b, const vr_weights *wt,
  * latent code). */
 static int sparse_input(const vr_net *net, const vr_backend *b)
 {
-    return net->n_layers > 0 && net->layers[0].kind == VR_LAYER_DENSE && b->sparse_index &&
-           b->dense_fwd && b->dense_bwd && vr_shape_size(net->in) >= 64;
+    const int ops = b->sparse_size && b->sparse_index && b->sparse_workspace &&
+                    b->dense_fwd_sparse && b->dense_wgrad_sparse && b->dense_fwd && b->dense_bwd;
+    return ops && net->n_layers > 0 && net->layers[0].kind == VR_LAYER_DENSE &&
+           vr_shape_size(net->in) >= 64;
 }
 
 int vr_net_plan(vr_net *net, vr_backend *b, int max_n, vr_err *err)
